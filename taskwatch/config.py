@@ -1,0 +1,255 @@
+"""Settings: command line > environment > TOML file (profile) > defaults.
+
+Pure resolution: callers hand in the CLI values, the environment and the
+config file path; nothing here imports Celery, Textual or Rich. A Celery app
+named with ``-A`` supplies broker and result backend just below the layer
+that named it, and below the environment (see
+:meth:`Settings.with_app_defaults`): ``taskwatch -A proj`` uses proj's broker
+even when the config file has a default one, while ``-b`` and
+``CELERY_BROKER_URL`` still beat it, as they do for ``celery -A``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from taskwatch.text import mask_url
+
+APP_NAME = "taskwatch"
+CONFIG_FILENAME = "config.toml"
+
+# Layers, lowest first. The rank decides who wins.
+DEFAULT, FILE, ENV, CLI = "default", "file", "env", "cli"
+_RANK = {DEFAULT: 0, "app": 0, FILE: 1, ENV: 2, CLI: 3}
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app: str | None = None
+    broker_url: str | None = None
+    result_backend: str | None = None
+    jobstores: tuple[str, ...] = ()
+    read_only: bool = False
+    inspect_timeout: float = 1.0
+    refresh_interval: float = 2.0
+    profile: str | None = None
+    config_file: Path | None = None
+    # field name -> where its value came from ("cli", "env:CELERY_BROKER_URL", ...)
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def with_app_defaults(self, broker_url: str | None, result_backend: str | None) -> Settings:
+        """Fill broker/backend from the ``-A`` app's config.
+
+        The app's values rank just below the layer that named the app, and
+        never above the environment (Celery itself lets ``CELERY_BROKER_URL``
+        override an app's config, and its workers do the same): ``-A proj``
+        beats the config file's broker, ``CELERY_BROKER_URL`` beats ``-A``'s,
+        and an app named in the config file fills only what nothing set.
+        """
+        app_layer = _layer_of(self.origins.get("app", DEFAULT))
+        ceiling = min(_RANK[app_layer], _RANK[ENV])
+        changes: dict[str, Any] = {}
+        origins = dict(self.origins)
+        for name, value in (("broker_url", broker_url), ("result_backend", result_backend)):
+            if not value:
+                continue
+            current = _layer_of(origins.get(name, DEFAULT))
+            if getattr(self, name) is None or _RANK[current] < ceiling:
+                changes[name] = value
+                origins[name] = f"app:{self.app}"
+        return replace(self, origins=origins, **changes) if changes else self
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(setting, shown value, origin) rows with secrets masked."""
+        rows = []
+        for name in _KEYS:
+            value = getattr(self, name)
+            if name in ("broker_url", "result_backend"):
+                shown = mask_url(value) or "-"
+            elif name == "jobstores":
+                shown = ", ".join(mask_url(v) for v in value) or "-"
+            else:
+                shown = "-" if value is None else str(value)
+            rows.append((name, shown, self.origins.get(name, DEFAULT)))
+        return rows
+
+
+def _layer_of(origin: str) -> str:
+    return origin.split(":", 1)[0]
+
+
+# Setting name -> (type check, conversion from a string)
+def _to_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def _to_positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _to_list(text: str) -> tuple[str, ...]:
+    return tuple(part for part in re.split(r"[\s,]+", text) if part)
+
+
+_KEYS: dict[str, Any] = {
+    "app": str,
+    "broker_url": str,
+    "result_backend": str,
+    "jobstores": _to_list,
+    "read_only": _to_bool,
+    "inspect_timeout": _to_positive_float,
+    "refresh_interval": _to_positive_float,
+}
+
+# Environment variables, highest priority first within the env layer.
+ENV_VARS: dict[str, tuple[str, ...]] = {
+    "app": ("TASKWATCH_APP",),
+    "broker_url": ("TASKWATCH_BROKER_URL", "CELERY_BROKER_URL"),
+    "result_backend": ("TASKWATCH_RESULT_BACKEND", "CELERY_RESULT_BACKEND"),
+    "jobstores": ("TASKWATCH_JOBSTORE",),
+    "read_only": ("TASKWATCH_READ_ONLY",),
+    "inspect_timeout": ("TASKWATCH_INSPECT_TIMEOUT",),
+    "refresh_interval": ("TASKWATCH_REFRESH_INTERVAL",),
+}
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME) / CONFIG_FILENAME
+
+
+def _convert(name: str, raw: Any, where: str) -> Any:
+    """Check and convert one value from the file (typed) or env/CLI (strings)."""
+    try:
+        if name == "jobstores":
+            if isinstance(raw, str):
+                return _to_list(raw)
+            if isinstance(raw, list | tuple) and all(isinstance(v, str) for v in raw):
+                return tuple(raw)
+            raise ValueError("expected a list of URLs")
+        if name == "read_only":
+            return raw if isinstance(raw, bool) else _to_bool(str(raw))
+        if name in ("inspect_timeout", "refresh_interval"):
+            if isinstance(raw, bool):
+                raise ValueError("expected a positive number")
+            return _to_positive_float(str(raw))
+        if not isinstance(raw, str) or not raw.strip():
+            raise ValueError("expected a non-empty string")
+        return raw.strip()
+    except ValueError as exc:
+        raise ConfigError(f"{where}: invalid {name}: {exc}") from None
+
+
+def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file not found: {path}") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[str, Any]:
+    """Top-level settings overlaid with the chosen profile's."""
+    values: dict[str, Any] = {}
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: [profiles] must be a table of tables")
+    for key, raw in data.items():
+        if key in ("profiles", "default_profile"):
+            continue
+        if key not in _KEYS:
+            raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_KEYS)})")
+        values[key] = _convert(key, raw, str(path))
+    if profile is None:
+        return values
+    if profile not in profiles:
+        if not data:
+            raise ConfigError(f"unknown profile {profile!r}: no config file at {path}")
+        known = ", ".join(sorted(profiles)) or "none defined"
+        raise ConfigError(f"unknown profile {profile!r} in {path} (profiles: {known})")
+    section = profiles[profile]
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [profiles.{profile}] must be a table")
+    for key, raw in section.items():
+        if key not in _KEYS:
+            raise ConfigError(f"{path}: [profiles.{profile}]: unknown setting {key!r}")
+        values[key] = _convert(key, raw, f"{path} [profiles.{profile}]")
+    return values
+
+
+def resolve(
+    cli: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    profile: str | None = None,
+) -> Settings:
+    """Merge CLI values, the environment and the TOML file into ``Settings``.
+
+    ``cli`` holds only the options the user actually gave (``None`` values
+    are ignored). ``env`` defaults to ``os.environ``. ``config_file`` and
+    ``profile`` are the CLI's ``--config``/``--profile``; the environment's
+    ``TASKWATCH_CONFIG``/``TASKWATCH_PROFILE`` and the file's
+    ``default_profile`` come next.
+    """
+    env = os.environ if env is None else env
+    cli = {k: v for k, v in (cli or {}).items() if v is not None and v != ()}
+
+    explicit = config_file or env.get("TASKWATCH_CONFIG")
+    path = Path(explicit).expanduser() if explicit else default_config_path()
+    data = _read_file(path, explicit=bool(explicit))
+
+    chosen = profile or env.get("TASKWATCH_PROFILE") or data.get("default_profile")
+    if chosen is not None and not isinstance(chosen, str):
+        raise ConfigError(f"{path}: default_profile must be a string")
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for key, value in _file_layer(data, path, chosen).items():
+        values[key] = value
+        origins[key] = f"{FILE}:{path}" + (f" [profiles.{chosen}]" if chosen else "")
+    for key, names in ENV_VARS.items():
+        for name in names:
+            raw = env.get(name)
+            if raw is not None and raw.strip():
+                values[key] = _convert(key, raw, f"${name}")
+                origins[key] = f"{ENV}:{name}"
+                break
+    for key, raw in cli.items():
+        if key not in _KEYS:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _convert(key, raw, "command line")
+        origins[key] = CLI
+
+    return Settings(
+        **values,
+        profile=chosen,
+        config_file=path if path.exists() else None,
+        origins=origins,
+    )

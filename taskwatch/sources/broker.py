@@ -1,0 +1,62 @@
+"""Broker connections: checking a URL, connecting with timeouts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskwatch.sources.errors import SourceError, describe
+from taskwatch.text import mask_url
+
+if TYPE_CHECKING:
+    from kombu import Connection
+
+
+class BrokerError(SourceError):
+    pass
+
+
+class BadURL(BrokerError):
+    """The URL itself is wrong: unknown scheme, bad port, ..."""
+
+
+class Unreachable(BrokerError):
+    """The URL is fine but the broker did not answer."""
+
+
+def connection(url: str, timeout: float = 3.0) -> Connection:
+    """A kombu connection for ``url`` whose every network step has a timeout.
+
+    Raises :class:`BadURL` for URLs kombu cannot use at all.
+    """
+    from kombu import Connection
+
+    if not url or "://" not in url:
+        raise BadURL(f"bad broker URL {mask_url(url)!r}: expected transport://host, e.g. redis://localhost:6379/0")
+    options = {
+        # redis-py
+        "socket_connect_timeout": timeout,
+        "socket_timeout": max(timeout, 5.0),
+        "max_retries": 0,
+    }
+    try:
+        conn = Connection(url, connect_timeout=timeout, transport_options=options)
+        conn.transport_cls  # noqa: B018 - resolves the transport, raises for unknown ones
+        _ = conn.transport
+    except KeyError as exc:
+        raise BadURL(f"bad broker URL {mask_url(url)!r}: {describe(exc)}") from None
+    except (ValueError, TypeError, ImportError) as exc:
+        raise BadURL(f"bad broker URL {mask_url(url)!r}: {describe(exc)}") from None
+    return conn
+
+
+def probe(url: str, timeout: float = 3.0) -> None:
+    """Connect to the broker once and hang up; raise a one-line error if it fails."""
+    conn = connection(url, timeout)
+    try:
+        conn.ensure_connection(max_retries=0, timeout=timeout)
+    except (ValueError, TypeError) as exc:
+        raise BadURL(f"bad broker URL {mask_url(url)!r}: {describe(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - kombu wraps transport errors in many types
+        raise Unreachable(f"cannot reach broker {mask_url(url)}: {describe(exc)}") from None
+    finally:
+        conn.release()

@@ -1,0 +1,130 @@
+"""Asking workers over the broker: ``ping``, ``stats``, ``active_queues``.
+
+Broadcasts wait ``timeout`` for replies unless told how many to expect, so
+every call that targets known workers passes ``destination`` *and* ``limit``
+and returns as soon as they have all answered (milliseconds on a healthy
+cluster instead of the full timeout).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from taskwatch.sources.broker import Unreachable
+from taskwatch.sources.celery_app import control_app
+from taskwatch.sources.errors import describe
+from taskwatch.text import mask_url
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+
+@dataclass
+class WorkerPoll:
+    """One round of asking the workers: plain data for the engine."""
+
+    started_at: float
+    duration: float = 0.0
+    # hostname -> reply of each command that worker answered
+    pings: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    queues: dict[str, list[str]] = field(default_factory=dict)
+    # hostname -> error text a worker sent back instead of a reply
+    errors: dict[str, str] = field(default_factory=dict)
+    # set when the broker itself could not be reached: the round says nothing
+    # about the workers
+    broker_error: str | None = None
+
+
+class Inspector:
+    """Inspect calls on one broker connection, safe to call from one worker thread at a time."""
+
+    def __init__(self, broker_url: str, app: Celery | None = None, timeout: float = 1.0) -> None:
+        """``app`` is the user's app (``-A``), used only for its settings."""
+        self.broker_url = broker_url
+        self.timeout = timeout
+        self.app = control_app(broker_url, user_app=app, timeout=max(timeout, 2.0))
+        self._conn = None
+        self._lock = threading.Lock()
+
+    # -- connection ---------------------------------------------------------
+    def _connection(self):
+        if self._conn is None:
+            self._conn = self.app.connection_for_write()
+        return self._conn
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.release()
+            except Exception:  # noqa: BLE001 - the connection is already broken
+                pass
+        self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+    def _broadcast(
+        self,
+        command: str,
+        destination: Sequence[str] | None = None,
+        timeout: float | None = None,
+        arguments: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        conn = self._connection()
+        return self.app.control.broadcast(
+            command,
+            arguments=arguments or {},
+            destination=list(destination) if destination else None,
+            limit=len(destination) if destination else None,
+            timeout=self.timeout if timeout is None else timeout,
+            reply=True,
+            connection=conn,
+        ) or []
+
+    # -- calls --------------------------------------------------------------
+    def poll_workers(self) -> WorkerPoll:
+        """Ping everyone, then ask the ones that answered for stats and queues."""
+        poll = WorkerPoll(started_at=time.time())
+        t0 = time.monotonic()
+        with self._lock:
+            try:
+                for reply in self._broadcast("ping"):
+                    for host, answer in reply.items():
+                        poll.pings[host] = answer
+                hosts = sorted(poll.pings)
+                if hosts:
+                    for host, answer in _merge(self._broadcast("stats", hosts)).items():
+                        if isinstance(answer, dict) and "error" in answer and len(answer) == 1:
+                            poll.errors[host] = str(answer["error"])
+                        elif isinstance(answer, dict):
+                            poll.stats[host] = answer
+                    for host, answer in _merge(self._broadcast("active_queues", hosts)).items():
+                        if isinstance(answer, list):
+                            poll.queues[host] = [q.get("name", "?") for q in answer if isinstance(q, dict)]
+                        elif isinstance(answer, dict) and "error" in answer:
+                            poll.errors[host] = str(answer["error"])
+            except Exception as exc:  # noqa: BLE001 - any broker failure ends this round only
+                self._reset()
+                poll.broker_error = _broker_error(self.broker_url, exc)
+        poll.duration = time.monotonic() - t0
+        return poll
+
+
+def _merge(replies: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for reply in replies:
+        if isinstance(reply, dict):
+            merged.update(reply)
+    return merged
+
+
+def _broker_error(url: str, exc: BaseException) -> str:
+    if isinstance(exc, Unreachable):
+        return str(exc)
+    return f"broker {mask_url(url)}: {describe(exc)}"

@@ -1,0 +1,47 @@
+import pytest
+
+from taskwatch.text import clean, mask_secrets, mask_url
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://:s3cret@h:6379/0", "redis://:****@h:6379/0"),
+        ("amqp://guest:guest@localhost:5672//", "amqp://guest:****@localhost:5672//"),
+        ("rediss://user:p@ss@h/1", "rediss://user:****@h/1"),
+        (
+            "sentinel://:pw@a:26379;sentinel://:pw@b:26379",
+            "sentinel://:****@a:26379;sentinel://:****@b:26379",
+        ),
+        ("redis://h/0?password=abc&db=1", "redis://h/0?password=****&db=1"),
+        ("db+postgresql://scott:tiger@db/celery", "db+postgresql://scott:****@db/celery"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("redis://user@h/0", "redis://user@h/0"),
+        (None, ""),
+    ],
+)
+def test_mask_url(url, masked):
+    assert mask_url(url) == masked
+
+
+def test_mask_secrets_in_free_text():
+    message = "Error connecting to amqp://svc:hunter2@rabbit:5672// (and redis://:x@r/0)"
+    masked = mask_secrets(message)
+    assert "hunter2" not in masked and ":x@" not in masked
+    assert "amqp://svc:****@rabbit:5672//" in masked
+
+
+def test_clean_strips_terminal_control_sequences():
+    hostile = "a\x1b]0;owned\x07b\x1b[31mred\x1b[0m\x00c\x9b2Jd\x1bPdcs\x1b\\e\x1b]8;;http://x\x1b\\f\x07g"
+    assert clean(hostile) == "abredcdefg"
+
+
+def test_clean_keeps_markup_characters_as_data():
+    assert clean("[bold red]X[/]") == "[bold red]X[/]"
+
+
+def test_clean_single_line_and_limit():
+    assert clean("a\nb\tc", single_line=True) == "a b c"
+    assert clean("x" * 10, limit=5) == "xxxx…"
+    assert clean(b"\xff ok") == "\ufffd ok"
+    assert clean(None) == ""
