@@ -40,6 +40,8 @@ class TaskwatchApp(App[int]):
 
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
+        # k9s/htop users press Ctrl-C to leave; Textual maps it to copy.
+        Binding("ctrl+c", "quit", "Quit", id="quit-ctrl-c", show=False, priority=True),
         Binding("r", "refresh", "Refresh now", id="refresh"),
     ]
 

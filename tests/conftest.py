@@ -1,0 +1,98 @@
+"""Shared fixtures: private Redis servers, real demo workers, optional external services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from taskwatch.demo.redis_server import RedisServer
+from tests.cluster import WorkerProcess, service_reachable, start_worker, wait_for_ping
+
+TEST_HOST = "taskwatch-test"
+
+#: name -> (host, port, URL) of the external services the machine may provide.
+EXTERNAL_SERVICES = {
+    "rabbitmq": ("127.0.0.1", 5672, "amqp://guest:guest@127.0.0.1:5672//"),
+    "postgres": ("127.0.0.1", 5432, "postgresql://postgres@127.0.0.1:5432/test"),
+}
+
+
+@dataclass(frozen=True)
+class DemoWorkers:
+    """Two running workers of the demo app on a private Redis."""
+
+    broker_url: str
+    result_backend: str
+    workers: tuple[WorkerProcess, ...]
+
+    @property
+    def hostnames(self) -> tuple[str, ...]:
+        return tuple(worker.hostname for worker in self.workers)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for the whole session (never the machine's 6379)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_redis() -> Iterator[RedisServer]:
+    """A private redis-server of the test's own, free to kill -9 and restart."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def demo_workers(redis_server: RedisServer) -> Iterator[DemoWorkers]:
+    """``alpha@taskwatch-test`` (celery, emails, monitoring; 2 processes) and
+    ``beta@taskwatch-test`` (reports, celery; 1 process) on `redis_server` db 0/1,
+    both answering ping."""
+    broker_url, backend_url = redis_server.url(0), redis_server.url(1)
+    workers = (
+        start_worker(
+            broker_url, backend_url, f"alpha@{TEST_HOST}", ["celery", "emails", "monitoring"], 2
+        ),
+        start_worker(broker_url, backend_url, f"beta@{TEST_HOST}", ["reports", "celery"], 1),
+    )
+    try:
+        try:
+            wait_for_ping(broker_url, [w.hostname for w in workers], timeout=60)
+        except TimeoutError as exc:
+            logs = "\n".join(f"--- {w.hostname}\n{w.log_tail()}" for w in workers)
+            pytest.fail(f"{exc}\n{logs}")
+        yield DemoWorkers(broker_url, backend_url, workers)
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def _required_services() -> set[str]:
+    raw = os.environ.get("TASKWATCH_TEST_REQUIRE", "")
+    return {name.strip().lower() for name in raw.split(",") if name.strip()}
+
+
+def _external_service(name: str) -> str:
+    host, port, url = EXTERNAL_SERVICES[name]
+    if service_reachable(host, port):
+        return url
+    message = f"{name} is not reachable at {host}:{port}"
+    if name in _required_services():
+        pytest.fail(f"{message}, and TASKWATCH_TEST_REQUIRE names it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The machine's RabbitMQ (guest/guest), or skip (fail if required)."""
+    return _external_service("rabbitmq")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The machine's PostgreSQL database ``test``, or skip (fail if required)."""
+    return _external_service("postgres")
