@@ -100,52 +100,109 @@ def _run_tui(settings: Settings, app: Any = None) -> int:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema documented in the README).")
+@click.option("--listen", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Ingest events for this long before printing (default: no events, one round of asking).")
+@click.option("--max-tasks", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Tasks kept in memory; finished ones are evicted first.")
+@click.option("--backfill", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Recent finished tasks to load from the result backend.")
+@click.option("--rabbitmq-api", metavar="URL", help="RabbitMQ management API, e.g. http://guest:guest@rabbit:15672.")
 @common_options
 @click.pass_context
-def snapshot(ctx: click.Context, as_json: bool, **options: Any) -> None:
+def snapshot(ctx: click.Context, as_json: bool, listen: float, max_tasks: int, backfill: int,
+             rabbitmq_api: str | None, **options: Any) -> None:
     """Print the cluster's state once, without the UI."""
+    import resource
+
     from taskwatch.engine import snapshot as snap
-    from taskwatch.engine.workers import WorkerTable
+    from taskwatch.monitor import Monitor
     from taskwatch.sources.broker import probe
-    from taskwatch.sources.inspect import Inspector
 
     settings, app = load_settings(_merged(ctx, **options))
     probe(settings.broker_url, timeout=3.0)
-    inspector = Inspector(settings.broker_url, app=app, timeout=settings.inspect_timeout)
-    try:
-        poll = inspector.poll_workers()
-    finally:
-        inspector.close()
-    if poll.broker_error:
-        raise SourceError(poll.broker_error)
-    workers = WorkerTable()
-    workers.apply_poll(poll)
-    document = snap.build(workers, settings.broker_url, now=time.time())
+    monitor = Monitor(settings, app, max_tasks=max_tasks, backfill=backfill,
+                      events=listen > 0, rabbitmq_api=rabbitmq_api)
+    with monitor:
+        deadline = time.monotonic() + listen
+        if listen:
+            _wait_for(lambda: monitor.events_connected, min(listen, 3.0))
+        report = monitor.poll()
+        if listen:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            report = monitor.poll()  # repairs gaps seen while listening
+    if report.workers is not None and report.workers.broker_error:
+        raise SourceError(report.workers.broker_error)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    document = snap.build(monitor.state, settings.broker_url, now=time.time(), peak_rss_bytes=peak_rss)
+    for error in report.errors:
+        click.echo(f"taskwatch: warning: {error}", err=True)
     if as_json:
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         click.echo(_format_snapshot(document))
+
+
+def _wait_for(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
 
 
 def _format_snapshot(doc: dict[str, Any]) -> str:
     from taskwatch.text import clean
 
+    def cell(value: Any, limit: int = 60) -> str:
+        return clean(_dash(value), limit, single_line=True)
+
     lines = [f"broker  {doc['broker']}", f"taken   {doc['taken_at']}", ""]
-    rows = [("WORKER", "STATE", "POOL", "CONC", "PROCESSED", "QUEUES")]
+    workers = [("WORKER", "STATE", "SEEN", "ACTIVE", "PROCESSED", "POOL", "CONC", "QUEUES")]
     for w in doc["workers"]:
-        rows.append((
-            clean(w["hostname"], 60, single_line=True),
-            "online" if w["online"] else "offline",
-            w["pool"] or "-",
-            "-" if w["concurrency"] is None else str(w["concurrency"]),
-            "-" if w["processed"] is None else str(w["processed"]),
-            clean(", ".join(w["queues"]), 80, single_line=True) or "-",
+        workers.append((
+            cell(w["hostname"]), "online" if w["online"] else "offline",
+            "-" if w["heartbeat_age"] is None else f"{w['heartbeat_age']:.0f}s",
+            _dash(w["active"]), _dash(w["processed"]), _dash(w["pool"]), _dash(w["concurrency"]),
+            cell(", ".join(w["queues"]), 80),
         ))
-    if len(rows) == 1:
-        lines.append("no worker answered ping")
-    else:
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    lines += _table(workers) if len(workers) > 1 else ["no worker answered"]
+    if doc["queues"]:
+        queues = [("QUEUE", "READY", "BY PRIORITY", "UNACKED", "CONSUMERS")]
+        for q in doc["queues"]:
+            by_priority = " ".join(f"{k}:{v}" for k, v in q["by_priority"].items())
+            queues.append((cell(q["name"]), _dash(q["messages"]), by_priority or "-", _dash(q["unacked"]),
+                           _dash(q["consumers"]) if not q["error"] else cell(q["error"])))
+        lines += ["", *_table(queues)]
+    if doc["task_stats"]:
+        stats = [("TASK NAME", "OK", "FAILED", "RETRIED", "FAIL%", "P50", "P95")]
+        for t in doc["task_stats"]:
+            ratio = t["failure_ratio"]
+            stats.append((
+                cell(t["name"]), str(t["succeeded"]), str(t["failed"]), str(t["retried"]),
+                "-" if ratio is None else f"{ratio:.0%}",
+                "-" if t["runtime_p50"] is None else f"{t['runtime_p50']:.3f}s",
+                "-" if t["runtime_p95"] is None else f"{t['runtime_p95']:.3f}s",
+            ))
+        lines += ["", *_table(stats)]
+    if doc["tasks"]:
+        tasks = [("TASK ID", "NAME", "STATE", "WORKER", "ARGS", "EXCEPTION")]
+        for t in doc["tasks"][:20]:
+            tasks.append((t["id"], cell(t["name"], 40), t["state"] + ("*" if t["recovered"] else ""),
+                          cell(t["worker"], 30), cell(t["args"], 30), cell(t["exception"], 50)))
+        lines += ["", *_table(tasks)]
+        if len(doc["tasks"]) > 20:
+            lines.append(f"... {len(doc['tasks']) - 20} more (--json for all); * = recovered after a gap")
+    s = doc["stats"]
+    lines += ["", f"events {s['events_received']}, tasks seen {s['tasks_seen']}, gaps {len(s['gaps'])}"]
+    for gap in s["gaps"]:
+        lines.append(f"  gap {gap['start']} .. {gap['end'] or 'now'}: {cell(gap['reason'], 120)}")
     return "\n".join(lines)
 
 

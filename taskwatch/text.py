@@ -57,6 +57,7 @@ _CONTROL = re.compile(
 )
 
 ELLIPSIS = "…"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def strip_control(text: str) -> str:
@@ -81,6 +82,8 @@ def clean(value: object, limit: int | None = 4096, *, single_line: bool = False)
         # Don't run the regex over megabytes we'll throw away.
         text = text[: limit * 4]
     text = strip_control(text)
+    if _SURROGATE.search(text):  # from JSON "\udcff" escapes: unencodable on a terminal
+        text = _SURROGATE.sub("\ufffd", text)
     if single_line:
         text = text.replace("\r\n", " ").replace("\n", " ").replace("\t", " ")
     if limit is not None and len(text) > limit:

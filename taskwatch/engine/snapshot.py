@@ -1,11 +1,17 @@
-"""The ``taskwatch snapshot`` document: a stable, versioned JSON shape."""
+"""The ``taskwatch snapshot`` document: a stable, versioned JSON shape.
+
+Schema 1 (fields are only ever added within a schema version):
+``schema, taken_at, broker, broker_error, workers[], queues[], tasks[],
+task_stats[], stats``. Every text in it was cleaned of terminal control
+sequences on the way in; URLs are masked.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from taskwatch.engine.workers import WorkerTable
+from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import mask_url
 
 SCHEMA = 1
@@ -18,24 +24,120 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build(workers: WorkerTable, broker_url: str, now: float) -> dict[str, Any]:
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def task_document(task: Task) -> dict[str, Any]:
     return {
-        "schema": SCHEMA,
-        "taken_at": iso(now),
-        "broker": mask_url(broker_url),
-        "broker_error": workers.broker_error,
-        "workers": [
-            {
-                "hostname": w.hostname,
-                "online": w.online,
-                "heartbeat_age": None if w.age(now) is None else round(w.age(now), 3),
-                "pid": w.pid,
-                "pool": w.pool,
-                "concurrency": w.concurrency,
-                "processed": w.processed,
-                "queues": list(w.queues),
-                "error": w.error,
-            }
-            for w in workers.sorted()
-        ],
+        "id": task.uuid,
+        "name": task.name,
+        "state": task.state,
+        "worker": task.worker,
+        "queue": task.queue,
+        "args": task.args,
+        "kwargs": task.kwargs,
+        "exact_args": task.exact_args,
+        "result": task.result,
+        "exception": task.exception,
+        "traceback": task.traceback,
+        "retries": task.retries,
+        "eta": task.eta,
+        "expires": task.expires,
+        "sent": iso(task.sent),
+        "received": iso(task.received),
+        "started": iso(task.started),
+        "finished": iso(task.finished),
+        "runtime": _round(task.runtime, 6),
+        "parent_id": task.parent_id,
+        "root_id": task.root_id,
+        "children": list(task.children or ()),
+        "recovered": task.recovered,
     }
+
+
+def _task_time(task: Task) -> float:
+    return max(task.state_ts, task.received or 0.0, task.sent or 0.0, task.finished or 0.0)
+
+
+def build(
+    state: ClusterState,
+    broker_url: str,
+    now: float,
+    *,
+    broker_error: str | None = None,
+    peak_rss_bytes: int | None = None,
+    max_tasks: int | None = None,
+) -> dict[str, Any]:
+    """The whole picture. ``max_tasks`` keeps only the newest tasks (None: all)."""
+    with state.lock:
+        workers = sorted(state.workers.values(), key=lambda w: (not w.online(now), w.hostname))
+        tasks = sorted(state.tasks.values(), key=_task_time, reverse=True)
+        if max_tasks is not None:
+            tasks = tasks[:max_tasks]
+        document = {
+            "schema": SCHEMA,
+            "taken_at": iso(now),
+            "broker": mask_url(broker_url),
+            "broker_error": broker_error,
+            "workers": [
+                {
+                    "hostname": w.hostname,
+                    "online": w.online(now),
+                    "heartbeat_age": None if w.last_seen() is None else _round(max(0.0, now - w.last_seen())),
+                    "active": w.active,
+                    "processed": w.processed,
+                    "loadavg": w.loadavg,
+                    "pool": w.pool,
+                    "concurrency": w.concurrency,
+                    "queues": list(w.queues),
+                    "pid": w.pid,
+                    "sw_ver": w.sw_ver,
+                    "events": w.last_heartbeat is not None,
+                    "error": w.error,
+                }
+                for w in workers
+            ],
+            "queues": [
+                {
+                    "name": q.name,
+                    "messages": q.messages,
+                    "by_priority": dict(q.by_priority),
+                    "unacked": q.unacked,
+                    "consumers": q.consumers,
+                    "source": q.source,
+                    "error": q.error,
+                }
+                for q in sorted(state.queues.values(), key=lambda q: q.name)
+            ],
+            "tasks": [task_document(t) for t in tasks],
+            "task_stats": [
+                {
+                    "name": s.name,
+                    "received": s.received,
+                    "succeeded": s.succeeded,
+                    "failed": s.failed,
+                    "retried": s.retried,
+                    "revoked": s.revoked,
+                    "rate_per_minute": _round(s.rate(now) * 60, 2),
+                    "failure_ratio": _round(s.failure_ratio, 4),
+                    "runtime_p50": _round(s.runtimes.quantile(0.5), 6),
+                    "runtime_p95": _round(s.runtimes.quantile(0.95), 6),
+                }
+                for s in sorted(state.names.values(), key=lambda s: s.name)
+            ],
+            "stats": {
+                "events_received": state.counters.events_received,
+                "events_undecodable": state.counters.events_undecodable,
+                "tasks_seen": state.counters.tasks_seen,
+                "tasks_retained": len(state.tasks),
+                "tasks_evicted": state.counters.tasks_evicted,
+                "event_lag_max": _round(state.counters.max_lag),
+                "gaps": [
+                    {"start": iso(g.start), "end": iso(g.end), "reason": g.reason, "repaired": g.repaired}
+                    for g in state.gaps
+                ],
+                "peak_rss_bytes": peak_rss_bytes,
+            },
+        }
+    return document

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from celery import Celery
 
 
+TASK_KINDS = ("active", "reserved", "scheduled")
+
+
 @dataclass
 class WorkerPoll:
     """One round of asking the workers: plain data for the engine."""
@@ -88,17 +91,29 @@ class Inspector:
         ) or []
 
     # -- calls --------------------------------------------------------------
-    def poll_workers(self) -> WorkerPoll:
-        """Ping everyone, then ask the ones that answered for stats and queues."""
+    def poll_workers(self, expect: Sequence[str] = (), *, details: bool = True) -> WorkerPoll:
+        """Ping, then ask the workers that answered for stats and queues.
+
+        ``expect``: workers known to be alive (from heartbeats). When given,
+        the ping returns as soon as that many have answered instead of
+        waiting out the timeout; workers beyond them are found by their
+        heartbeats. ``details=False`` skips stats and queues (they change
+        rarely; callers ask every few rounds).
+        """
         poll = WorkerPoll(started_at=time.time())
         t0 = time.monotonic()
         with self._lock:
             try:
-                for reply in self._broadcast("ping"):
+                conn = self._connection()
+                replies = self.app.control.broadcast(
+                    "ping", reply=True, timeout=self.timeout, connection=conn,
+                    limit=len(expect) or None,
+                ) or []
+                for reply in replies:
                     for host, answer in reply.items():
                         poll.pings[host] = answer
                 hosts = sorted(poll.pings)
-                if hosts:
+                if hosts and details:
                     for host, answer in _merge(self._broadcast("stats", hosts)).items():
                         if isinstance(answer, dict) and "error" in answer and len(answer) == 1:
                             poll.errors[host] = str(answer["error"])
@@ -114,6 +129,43 @@ class Inspector:
                 poll.broker_error = _broker_error(self.broker_url, exc)
         poll.duration = time.monotonic() - t0
         return poll
+
+
+    def poll_tasks(self, hosts: Sequence[str], kinds: Sequence[str] = TASK_KINDS) -> TaskPoll:
+        """``active``/``reserved``/``scheduled``/``revoked`` from the named workers.
+
+        Targets exactly ``hosts`` with a reply limit, so a healthy cluster
+        answers in milliseconds. Replies keep the real argument values.
+        """
+        poll = TaskPoll(started_at=time.time())
+        t0 = time.monotonic()
+        if not hosts:
+            return poll
+        with self._lock:
+            try:
+                for kind in kinds:
+                    merged = _merge(self._broadcast(kind, hosts))
+                    for host, answer in merged.items():
+                        if isinstance(answer, dict) and "error" in answer and len(answer) == 1:
+                            poll.errors[host] = str(answer["error"])
+                        else:
+                            poll.replies.setdefault(kind, {})[host] = answer
+            except Exception as exc:  # noqa: BLE001 - a broker failure ends this round only
+                self._reset()
+                poll.broker_error = _broker_error(self.broker_url, exc)
+        poll.duration = time.monotonic() - t0
+        return poll
+
+
+@dataclass
+class TaskPoll:
+    """Tasks the workers hold right now, by inspect method and hostname."""
+
+    started_at: float
+    duration: float = 0.0
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    broker_error: str | None = None
 
 
 def _merge(replies: list[dict[str, Any]]) -> dict[str, Any]:

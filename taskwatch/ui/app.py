@@ -21,10 +21,9 @@ from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
 from taskwatch.config import Settings
-from taskwatch.engine.workers import WorkerTable
-from taskwatch.sources.inspect import Inspector
+from taskwatch.monitor import Monitor
 from taskwatch.ui.css import css_path
-from taskwatch.ui.messages import WorkersPolled
+from taskwatch.ui.messages import Polled
 from taskwatch.ui.widgets.status_bar import StatusBar
 from taskwatch.ui.widgets.workers_table import WorkersTable
 
@@ -45,13 +44,16 @@ class TaskwatchApp(App[int]):
         Binding("r", "refresh", "Refresh now", id="refresh"),
     ]
 
-    def __init__(self, settings: Settings, celery_app: Celery | None = None) -> None:
+    REDRAW_INTERVAL = 0.5  # seconds between redraws from the engine's state
+
+    def __init__(self, settings: Settings, celery_app: Celery | None = None, *, monitor: Monitor | None = None) -> None:
         super().__init__()
         assert settings.broker_url, "the CLI checks that a broker is configured"
         self.settings = settings
-        self.worker_table = WorkerTable()
-        self.inspector = Inspector(settings.broker_url, app=celery_app, timeout=settings.inspect_timeout)
+        self.monitor = monitor or Monitor(settings, celery_app)
         self._next_poll = None
+        self._broker_error: str | None = None
+        self._drawn_version = -1
 
     def compose(self) -> ComposeResult:
         yield StatusBar(
@@ -72,29 +74,42 @@ class TaskwatchApp(App[int]):
             except (NotImplementedError, RuntimeError, ValueError):  # not main thread / platform
                 pass
         self.query_one(WorkersTable).focus()
+        self.monitor.start()  # the event receiver thread
         self.poll_workers()
+        self.set_interval(self.REDRAW_INTERVAL, self._redraw)
 
     # -- polling ------------------------------------------------------------
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def poll_workers(self) -> None:
-        self.post_message(WorkersPolled(self.inspector.poll_workers()))
+        self.post_message(Polled(self.monitor.poll()))
 
-    @on(WorkersPolled)
-    def _workers_polled(self, message: WorkersPolled) -> None:
-        self.worker_table.apply_poll(message.poll)
-        self.query_one(StatusBar).show(self.worker_table)
-        self.query_one(WorkersTable).show(self.worker_table)
+    @on(Polled)
+    def _polled(self, message: Polled) -> None:
+        workers = message.report.workers
+        self._broker_error = workers.broker_error if workers is not None else None
+        self._redraw(force=True)
+        self._arm_next_poll()
+
+    def _redraw(self, force: bool = False) -> None:
+        """Draw from the engine's state, at most a few times a second."""
+        state = self.monitor.state
+        self.query_one(StatusBar).show(
+            state, broker_error=self._broker_error, events_connected=self.monitor.events_connected
+        )
+        if not force and state.version == self._drawn_version:
+            return
+        self._drawn_version = state.version
+        self.query_one(WorkersTable).show(state)
         empty = self.query_one("#empty", Static)
-        if self.worker_table.workers:
+        if state.workers:
             empty.display = False
         else:
             empty.display = True
             empty.update(
                 "No worker answered ping. Are workers running against this broker?"
-                if not self.worker_table.broker_error
+                if not self._broker_error
                 else "The broker does not answer; retrying."
             )
-        self._arm_next_poll()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "inspect" and event.state == WorkerState.ERROR:
@@ -115,4 +130,4 @@ class TaskwatchApp(App[int]):
         self.exit(0)
 
     def on_unmount(self) -> None:
-        self.inspector.close()
+        self.monitor.stop()

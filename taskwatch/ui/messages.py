@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from taskwatch.sources.inspect import WorkerPoll
+from taskwatch.monitor import PollReport
 
 
-class WorkersPolled(Message):
-    """An inspect round finished (or failed: see ``poll.broker_error``)."""
+class Polled(Message):
+    """A round of asking finished (see ``report.errors`` for what failed)."""
 
-    def __init__(self, poll: WorkerPoll) -> None:
+    def __init__(self, report: PollReport) -> None:
         super().__init__()
-        self.poll = poll
+        self.report = report

@@ -15,7 +15,9 @@ HEADLESS = [
     "taskwatch.sources.broker",
     "taskwatch.sources.inspect",
     "taskwatch.sources.celery_app",
-    "taskwatch.engine.workers",
+    "taskwatch.engine.state",
+    "taskwatch.sources.events",
+    "taskwatch.monitor",
     "taskwatch.engine.snapshot",
     "taskwatch.demo.cluster",
 ]

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from taskwatch.engine.workers import WorkerTable
+from taskwatch.engine.state import ClusterState
 from taskwatch.text import clean, mask_url
 
 
@@ -26,12 +26,26 @@ class StatusBar(Widget):
         self._broker = clean(mask_url(broker_url), 80, single_line=True)
         self._profile = clean(profile, 30, single_line=True) if profile else None
         self._read_only = read_only
-        self._workers: WorkerTable | None = None
-        self._polls = 0
+        self._state: ClusterState | None = None
+        self._broker_error: str | None = None
+        self._last_ok: float | None = None
+        self._events_connected = False
+        self._rate = 0.0
+        self._rate_sample: tuple[float, int] | None = None
 
-    def show(self, workers: WorkerTable) -> None:
-        self._workers = workers
-        self._polls += 1
+    def show(self, state: ClusterState, *, broker_error: str | None, events_connected: bool) -> None:
+        now = time.monotonic()
+        received = state.counters.events_received
+        if self._rate_sample is not None and now - self._rate_sample[0] >= 1.0:
+            self._rate = (received - self._rate_sample[1]) / (now - self._rate_sample[0])
+            self._rate_sample = (now, received)
+        elif self._rate_sample is None:
+            self._rate_sample = (now, received)
+        self._state = state
+        self._broker_error = broker_error
+        self._events_connected = events_connected
+        if broker_error is None:
+            self._last_ok = time.time()
         self.refresh()
 
     def render(self) -> Text:
@@ -43,17 +57,27 @@ class StatusBar(Widget):
         if self._profile:
             text.append(f" {self._profile}", style="bold")
         text.append(" ")
-        workers = self._workers
-        if workers is None:
+        state = self._state
+        if state is None:
             text.append("◌ connecting…", style="italic")
-        elif workers.broker_error:
+        elif self._broker_error:
             text.append("✖ broker unreachable", style="bold red")
-            if workers.last_poll:
-                text.append(f" (last ok {int(time.time() - workers.last_poll)}s ago)", style="red")
+            if self._last_ok:
+                text.append(f" (last ok {int(time.time() - self._last_ok)}s ago)", style="red")
         else:
-            online = sum(1 for w in workers.workers.values() if w.online)
+            now = time.time()
+            with state.lock:
+                online = sum(1 for w in state.workers.values() if w.online(now))
+                total = len(state.workers)
+                losing = bool(state.open_gaps())
             text.append("● connected", style="bold green")
-            text.append(f"  {online}/{len(workers.workers)} workers")
+            text.append(f"  {online}/{total} workers")
+            if losing:
+                text.append("  ⚠ events lost", style="bold yellow")
+            elif not self._events_connected:
+                text.append("  ◌ events…", style="italic")
+            else:
+                text.append(f"  {self._rate:,.0f} ev/s", style="")
         text.append("  ")
         text.append(self._broker, style="dim")
         return text

@@ -7,7 +7,7 @@ import time
 from rich.text import Text
 from textual.widgets import DataTable
 
-from taskwatch.engine.workers import Worker, WorkerTable
+from taskwatch.engine.state import ClusterState, WorkerInfo
 
 # (key, label, width)
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -32,15 +32,17 @@ def _age(seconds: float | None) -> str:
     return f"{int(seconds // 3600)}h"
 
 
-def _cells(worker: Worker, now: float, queues_width: int) -> dict[str, Text]:
-    style = "" if worker.online else "dim"
-    state = Text("online", style="green") if worker.online else Text("offline", style="dim red")
+def _cells(worker: WorkerInfo, now: float, queues_width: int) -> dict[str, Text]:
+    online = worker.online(now)
+    seen = worker.last_seen()
+    style = "" if online else "dim"
+    state = Text("online", style="green") if online else Text("offline", style="dim red")
     if worker.error:
         state = Text("error", style="bold yellow")
     return {
         "host": Text(worker.hostname, style=style, no_wrap=True, overflow="ellipsis"),
         "state": state,
-        "seen": Text(_age(worker.age(now)), style=style, justify="right"),
+        "seen": Text(_age(None if seen is None else max(0.0, now - seen)), style=style, justify="right"),
         "pool": Text(worker.pool or "-", style=style),
         "conc": Text("-" if worker.concurrency is None else str(worker.concurrency), style=style, justify="right"),
         "processed": Text("-" if worker.processed is None else f"{worker.processed:,}", style=style, justify="right"),
@@ -61,7 +63,7 @@ class WorkersTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._shown: dict[str, dict[str, str]] = {}
         self._queues_width = 20
-        self._last: WorkerTable | None = None
+        self._last: ClusterState | None = None
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -77,12 +79,15 @@ class WorkersTable(DataTable):
             if self._last is not None:
                 self.show(self._last)
 
-    def show(self, workers: WorkerTable) -> None:
-        self._last = workers
+    def show(self, state: ClusterState) -> None:
+        """Bring the rows in line with ``state``: add, update changed cells, re-sort."""
+        self._last = state
         now = time.time()
-        order = [w.hostname for w in workers.sorted()]
+        with state.lock:
+            workers = list(state.workers.values())
+        order = [w.hostname for w in sorted(workers, key=lambda w: (not w.online(now), w.hostname))]
         with self.app.batch_update():
-            for worker in workers.workers.values():
+            for worker in workers:
                 cells = _cells(worker, now, self._queues_width)
                 plain = {k: f"{v.plain}\0{v.style}" for k, v in cells.items()}
                 shown = self._shown.get(worker.hostname)

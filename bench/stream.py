@@ -1,0 +1,110 @@
+"""A synthetic stream of Celery events exactly as workers put them on Redis.
+
+Each message is kombu's JSON envelope (base64 body), published on
+``/<db>.celeryev/<routing key>``; task events come in ``task.multi``
+batches like a worker's buffered dispatcher sends them, heartbeats one by
+one. Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/app/.venv/lib/python3.11/site-packages/celery/app/trace.py", line 453, in trace_task\n'
+    "    R = retval = fun(*args, **kwargs)\n"
+    '  File "/srv/app/shop/reports.py", line 88, in process_report\n'
+    "    rows = load_rows(report_id)\n"
+    '  File "/srv/app/shop/reports.py", line 41, in load_rows\n'
+    '    raise ValueError(f"report {{report_id}} has no rows")\n'
+    "ValueError: report {n} has no rows\n"
+)
+NAMES = ("emails.send_email", "reports.process_report", "tasks.add", "monitoring.ping_service")
+
+
+@dataclass
+class Message:
+    channel: str
+    data: bytes
+    events: int
+
+
+def envelope(body: object, routing_key: str, hostname: str) -> bytes:
+    payload = json.dumps(body).encode()
+    return json.dumps({
+        "body": base64.b64encode(payload).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {"hostname": hostname},
+        "properties": {
+            "delivery_mode": 1,
+            "delivery_info": {"exchange": "celeryev", "routing_key": routing_key},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }).encode()
+
+
+def task_events(n_tasks: int, *, seed: int = 7, fail_ratio: float = 0.05, workers: int = 4,
+                start: float = 1_795_000_000.0) -> Iterator[tuple[str, dict]]:
+    """(hostname, event) in the order a cluster would emit them."""
+    rnd = random.Random(seed)
+    hosts = [f"worker{i}@node-{i}" for i in range(workers)]
+    clock = 0
+    t = start
+    for i in range(n_tasks):
+        t += 0.0001
+        host = hosts[i % workers]
+        task_id = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+        name = NAMES[i % len(NAMES)]
+        common = {"hostname": host, "utcoffset": 0, "pid": 1000 + i % 8}
+        clock += 1
+        yield host, {**common, "clock": clock, "uuid": task_id, "name": name,
+                     "args": repr((f"user{i}@example.com", f"Order {i} shipped")) if name == NAMES[0] else repr((i, "pdf")),
+                     "kwargs": "{}", "root_id": task_id, "parent_id": None, "retries": 0,
+                     "eta": None, "expires": None, "timestamp": t, "type": "task-received"}
+        clock += 1
+        yield host, {**common, "clock": clock, "uuid": task_id, "timestamp": t + 0.001, "type": "task-started"}
+        clock += 1
+        runtime = rnd.uniform(0.001, 0.5)
+        if rnd.random() < fail_ratio:
+            yield host, {**common, "clock": clock, "uuid": task_id,
+                         "exception": f"ValueError('report {i} has no rows')",
+                         "traceback": TRACEBACK.format(n=i), "timestamp": t + runtime, "type": "task-failed"}
+        else:
+            yield host, {**common, "clock": clock, "uuid": task_id, "result": repr(i * 2),
+                         "runtime": runtime, "timestamp": t + runtime, "type": "task-succeeded"}
+
+
+def messages(n_tasks: int, *, db: int = 0, batch: int = 12, seed: int = 7, fail_ratio: float = 0.05,
+             workers: int = 4) -> list[Message]:
+    """The stream as pub/sub messages: per-worker ``task.multi`` batches plus heartbeats."""
+    prefix = f"/{db}.celeryev/"
+    buffers: dict[str, list[dict]] = {}
+    out: list[Message] = []
+    count = 0
+    for host, event in task_events(n_tasks, seed=seed, fail_ratio=fail_ratio, workers=workers):
+        buffer = buffers.setdefault(host, [])
+        buffer.append(event)
+        if len(buffer) >= batch:
+            out.append(Message(prefix + "task.multi", envelope(buffer, "task.multi", host), len(buffer)))
+            buffers[host] = []
+        count += 1
+        if count % 2000 == 0:
+            for i, h in enumerate(buffers):
+                beat = {"hostname": h, "utcoffset": 0, "pid": 999, "clock": count, "freq": 2.0,
+                        "active": 4, "processed": count // len(buffers), "loadavg": [1.0, 0.9, 0.8],
+                        "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
+                        "timestamp": event["timestamp"] + i * 1e-6, "type": "worker-heartbeat"}
+                out.append(Message(prefix + "worker.heartbeat", envelope(beat, "worker.heartbeat", h), 1))
+    for host, buffer in buffers.items():
+        if buffer:
+            out.append(Message(prefix + "task.multi", envelope(buffer, "task.multi", host), len(buffer)))
+    return out

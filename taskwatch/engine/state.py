@@ -1,0 +1,616 @@
+"""Cluster state as plain data: tasks, workers, per-name statistics, gaps.
+
+Fed by Celery events (already decoded to dicts), inspect replies and result
+backend rows; read by the UI and ``snapshot``. No I/O, no Textual.
+
+``apply_events`` is the hot path (tens of thousands of events a second on
+one core): task records use ``__slots__``, strings that repeat (names,
+hostnames, states) are interned, texts are cleaned only when they contain
+something unprintable, and nothing is allocated per event that is not kept.
+Out-of-order and duplicate events merge: a finished task never goes back to
+running, and an event for a task never seen creates it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskwatch.engine.sketch import QuantileSketch
+from taskwatch.text import clean
+
+# Celery state names.
+PENDING, SENT, RECEIVED, STARTED = "PENDING", "SENT", "RECEIVED", "STARTED"
+SUCCESS, FAILURE, RETRY, REVOKED, REJECTED = "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED"
+FINAL = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
+
+TASK_EVENT_STATE = {
+    "task-sent": SENT,
+    "task-received": RECEIVED,
+    "task-started": STARTED,
+    "task-succeeded": SUCCESS,
+    "task-failed": FAILURE,
+    "task-retried": RETRY,
+    "task-revoked": REVOKED,
+    "task-rejected": REJECTED,
+}
+
+# Bounds on what one task may hold (Celery already cuts args/result reprs
+# at 1024 characters; a traceback can be anything).
+MAX_SHORT = 2048
+MAX_TRACEBACK = 16384
+
+_intern = sys.intern
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """Untrusted text, stored as data: control sequences out, length bounded."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        value = str(value)
+    if len(value) > limit or not value.isprintable():
+        return clean(value, limit)
+    return value
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class Task:
+    """One task as seen so far. ``recovered`` marks facts filled in after a gap."""
+
+    __slots__ = (
+        "uuid", "name", "state", "state_ts", "worker", "queue", "args", "kwargs", "exact_args",
+        "result", "exception", "traceback", "retries", "eta", "expires", "sent", "received",
+        "started", "finished", "runtime", "parent_id", "root_id", "children", "recovered",
+    )
+
+    def __init__(self, uuid: str) -> None:
+        self.uuid = uuid
+        self.name: str | None = None
+        self.state = PENDING
+        self.state_ts = 0.0
+        self.worker: str | None = None
+        self.queue: str | None = None
+        self.args: str | None = None
+        self.kwargs: str | None = None
+        self.exact_args = False
+        self.result: str | None = None
+        self.exception: str | None = None
+        self.traceback: str | None = None
+        self.retries = 0
+        self.eta: str | None = None
+        self.expires: str | None = None
+        self.sent: float | None = None
+        self.received: float | None = None
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.runtime: float | None = None
+        self.parent_id: str | None = None
+        self.root_id: str | None = None
+        self.children: list[str] | None = None
+        self.recovered = False
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+
+class WorkerInfo:
+    """A worker as its heartbeats and inspect replies describe it."""
+
+    __slots__ = (
+        "hostname", "freq", "last_heartbeat", "offline_at", "active", "processed", "loadavg",
+        "sw_ver", "pid", "pool", "concurrency", "queues", "last_ping", "error",
+    )
+
+    def __init__(self, hostname: str) -> None:
+        self.hostname = hostname
+        self.freq = 2.0
+        self.last_heartbeat: float | None = None  # local time we received it
+        self.offline_at: float | None = None
+        self.active: int | None = None
+        self.processed: int | None = None
+        self.loadavg: list[float] | None = None
+        self.sw_ver: str | None = None
+        self.pid: int | None = None
+        self.pool: str | None = None
+        self.concurrency: int | None = None
+        self.queues: tuple[str, ...] = ()
+        self.last_ping: float | None = None
+        self.error: str | None = None
+
+    def last_seen(self) -> float | None:
+        seen = [t for t in (self.last_heartbeat, self.last_ping) if t is not None]
+        return max(seen) if seen else None
+
+    def online(self, now: float) -> bool:
+        """Celery's rule: alive while a heartbeat is younger than 2 x freq.
+
+        A worker only seen through ``ping`` (events off) counts as online
+        while its last answer is younger than the same window.
+        """
+        seen = self.last_seen()
+        if seen is None:
+            return False
+        if self.offline_at is not None and self.offline_at >= seen:
+            return False
+        return now - seen <= 2 * max(self.freq, 1.0) + 1.0
+
+
+class NameStats:
+    """Per task name: counters, a one-minute rate window and runtime quantiles."""
+
+    __slots__ = ("name", "received", "succeeded", "failed", "retried", "revoked", "runtimes",
+                 "_counts", "_seconds")
+
+    WINDOW = 60
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.received = self.succeeded = self.failed = self.retried = self.revoked = 0
+        self.runtimes = QuantileSketch()
+        # A ring of per-second counts of finished tasks; _seconds says which
+        # second each slot currently counts.
+        self._counts = [0] * self.WINDOW
+        self._seconds = [-1] * self.WINDOW
+
+    def _tick(self, ts: float) -> None:
+        second = int(ts)
+        slot = second % self.WINDOW
+        if self._seconds[slot] != second:
+            self._seconds[slot] = second
+            self._counts[slot] = 0
+        self._counts[slot] += 1
+
+    def rate(self, now: float) -> float:
+        """Finished tasks per second over the last minute."""
+        second = int(now)
+        total = sum(
+            count for count, sec in zip(self._counts, self._seconds, strict=True)
+            if second - self.WINDOW < sec <= second
+        )
+        return total / self.WINDOW
+
+    @property
+    def failure_ratio(self) -> float | None:
+        done = self.succeeded + self.failed
+        return None if not done else self.failed / done
+
+
+@dataclass
+class Gap:
+    start: float
+    end: float | None
+    reason: str
+    repaired: bool = False
+
+
+@dataclass
+class Counters:
+    events_received: int = 0
+    events_undecodable: int = 0
+    tasks_seen: int = 0
+    tasks_evicted: int = 0
+    lag: float = 0.0  # seconds between an event's timestamp and its arrival, last batch
+    max_lag: float = 0.0
+
+
+@dataclass
+class ClusterState:
+    """Everything taskwatch knows. Thread-safe through ``lock``."""
+
+    max_tasks: int = 100_000
+    tasks: dict[str, Task] = field(default_factory=dict)
+    workers: dict[str, WorkerInfo] = field(default_factory=dict)
+    names: dict[str, NameStats] = field(default_factory=dict)
+    gaps: list[Gap] = field(default_factory=list)
+    # queue name -> latest depth (a sources.queues.QueueDepth), and its history
+    queues: dict[str, Any] = field(default_factory=dict)
+    queue_history: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
+    queues_at: float | None = None
+    counters: Counters = field(default_factory=Counters)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # ids of finished tasks in the order they finished: evicted first
+    _finished: deque[str] = field(default_factory=deque, repr=False)
+    # bumped on every change, so readers can skip work when nothing moved
+    version: int = 0
+    # raw hostname -> cleaned, interned (a handful of workers, millions of events)
+    _hostnames: dict[str, str] = field(default_factory=dict, repr=False)
+
+    # -- events -------------------------------------------------------------
+    def apply_events(self, events: Iterable[Mapping[str, Any]], received_at: float | None = None) -> None:
+        """Apply decoded Celery events (dicts), in arrival order."""
+        now = time.time() if received_at is None else received_at
+        tasks = self.tasks
+        n = 0
+        lag = 0.0
+        with self.lock:
+            event = None
+            for event in events:
+                n += 1
+                kind = event.get("type")
+                state = TASK_EVENT_STATE.get(kind) if type(kind) is str else None
+                if state is not None:
+                    uuid = event.get("uuid")
+                    if type(uuid) is not str:
+                        continue
+                    task = tasks.get(uuid)
+                    if task is None:
+                        task = self._new_task(uuid)
+                    self._apply_task_event(task, state, event)
+                elif type(kind) is str and kind.startswith("worker-"):
+                    self._apply_worker_event(kind, event, now)
+                elif type(kind) is not str:
+                    self.counters.events_undecodable += 1
+            # How far behind we are: the age of the newest event of the batch.
+            ts = event.get("timestamp") if event is not None else None
+            if type(ts) is float:
+                lag = max(0.0, now - ts)
+            self.counters.events_received += n
+            self.counters.lag = lag
+            if lag > self.counters.max_lag:
+                self.counters.max_lag = lag
+            if len(tasks) > self.max_tasks:
+                self._evict()
+            self.version += 1
+
+    def _new_task(self, uuid: str) -> Task:
+        task = self.tasks[uuid] = Task(uuid)
+        self.counters.tasks_seen += 1
+        return task
+
+    def _apply_task_event(self, task: Task, state: str, event: Mapping[str, Any]) -> None:
+        ts = event.get("timestamp")
+        ts = ts if type(ts) is float else (_num(ts) or 0.0)
+        get = event.get
+        # Fields every kind may carry.
+        hostname = get("hostname")
+        if state is SENT:
+            task.sent = ts
+            queue = get("queue")
+            if queue is not None:
+                task.queue = _intern(_text(queue, 200) or "")
+        elif type(hostname) is str:
+            worker = self._hostnames.get(hostname)
+            if worker is None:
+                if len(self._hostnames) > 10_000:  # a hostile stream inventing names
+                    self._hostnames.clear()
+                worker = self._hostnames[hostname] = _intern(clean(hostname, 200, single_line=True))
+            task.worker = worker
+
+        if state is RECEIVED or state is SENT:
+            name = get("name")
+            if type(name) is str:
+                task.name = _intern(name if name.isprintable() and len(name) < 300 else clean(name, 300))
+            if not task.exact_args:
+                args = get("args")
+                if args is not None:
+                    task.args = _text(args, MAX_SHORT)
+                kwargs = get("kwargs")
+                if kwargs is not None:
+                    task.kwargs = _text(kwargs, MAX_SHORT)
+            retries = get("retries")
+            if type(retries) is int:
+                task.retries = retries
+            eta = get("eta")
+            if eta is not None:
+                task.eta = _text(eta, 64)
+            expires = get("expires")
+            if expires is not None:
+                task.expires = _text(expires, 64)
+            parent = get("parent_id")
+            if type(parent) is str:
+                task.parent_id = parent
+                self._link_child(parent, task.uuid)
+            root = get("root_id")
+            if type(root) is str:
+                task.root_id = root
+            if state is RECEIVED:
+                task.received = ts
+                if task.name is not None:
+                    self._stats(task.name).received += 1
+        elif state is STARTED:
+            task.started = ts
+        elif state is SUCCESS:
+            task.result = _text(get("result"), MAX_SHORT)
+            runtime = get("runtime")
+            task.runtime = runtime if type(runtime) is float else _num(runtime)
+        elif state is FAILURE or state is RETRY:
+            task.exception = _text(get("exception"), MAX_SHORT)
+            task.traceback = _text(get("traceback"), MAX_TRACEBACK)
+
+        # The state itself: never from final back to running, never older over newer.
+        current = task.state
+        if current in FINAL and state not in FINAL:
+            return
+        if ts < task.state_ts and current is not PENDING:
+            return
+        if current is state:
+            task.state_ts = ts
+            return
+        task.state = state
+        task.state_ts = ts
+        if state in FINAL:
+            if current not in FINAL:
+                task.finished = ts
+                self._finished.append(task.uuid)
+                self._count_final(task, state, ts)
+        elif state is RETRY and task.name is not None:
+            self._stats(task.name).retried += 1
+
+    def _count_final(self, task: Task, state: str, ts: float) -> None:
+        if task.name is None:
+            return
+        stats = self._stats(task.name)
+        if state is SUCCESS:
+            stats.succeeded += 1
+            if task.runtime is not None:
+                stats.runtimes.add(task.runtime)
+        elif state is FAILURE:
+            stats.failed += 1
+        elif state is REVOKED:
+            stats.revoked += 1
+        stats._tick(ts)
+
+    def _stats(self, name: str) -> NameStats:
+        stats = self.names.get(name)
+        if stats is None:
+            stats = self.names[name] = NameStats(name)
+        return stats
+
+    def _link_child(self, parent_id: str, child_id: str) -> None:
+        parent = self.tasks.get(parent_id)
+        if parent is None:
+            return
+        if parent.children is None:
+            parent.children = [child_id]
+        elif child_id not in parent.children:
+            parent.children.append(child_id)
+
+    def _apply_worker_event(self, kind: str, event: Mapping[str, Any], now: float) -> None:
+        hostname = event.get("hostname")
+        if type(hostname) is not str:
+            return
+        if not hostname.isprintable():
+            hostname = clean(hostname, 200)
+        worker = self.workers.get(hostname)
+        if worker is None:
+            worker = self.workers[hostname] = WorkerInfo(_intern(hostname))
+        if kind == "worker-offline":
+            worker.offline_at = now
+            return
+        worker.last_heartbeat = now
+        if worker.offline_at is not None and worker.offline_at < now:
+            worker.offline_at = None
+        freq = _num(event.get("freq"))
+        if freq:
+            worker.freq = freq
+        active = event.get("active")
+        if type(active) is int:
+            worker.active = active
+        processed = event.get("processed")
+        if type(processed) is int:
+            worker.processed = processed
+        loadavg = event.get("loadavg")
+        if isinstance(loadavg, list):
+            worker.loadavg = [float(x) for x in loadavg[:3] if _num(x) is not None]
+        sw_ver = event.get("sw_ver")
+        if type(sw_ver) is str:
+            worker.sw_ver = clean(sw_ver, 40, single_line=True)
+
+    # -- eviction -----------------------------------------------------------
+    def _evict(self) -> None:
+        tasks = self.tasks
+        finished = self._finished
+        excess = len(tasks) - self.max_tasks
+        while excess > 0 and finished:
+            uuid = finished.popleft()
+            task = tasks.get(uuid)
+            if task is not None and task.state in FINAL:
+                del tasks[uuid]
+                excess -= 1
+                self.counters.tasks_evicted += 1
+        while excess > 0:  # nothing finished left: the oldest go
+            del tasks[next(iter(tasks))]
+            excess -= 1
+            self.counters.tasks_evicted += 1
+        if len(finished) > 2 * self.max_tasks:  # drop ids of tasks already gone
+            self._finished = deque(u for u in finished if u in tasks and tasks[u].state in FINAL)
+
+    # -- gaps ---------------------------------------------------------------
+    def open_gap(self, start: float, reason: str) -> Gap:
+        with self.lock:
+            gap = Gap(start=start, end=None, reason=clean(reason, 300, single_line=True))
+            self.gaps.append(gap)
+            self.version += 1
+            return gap
+
+    def close_gap(self, gap: Gap, end: float) -> None:
+        with self.lock:
+            gap.end = end
+            self.version += 1
+
+    def open_gaps(self) -> list[Gap]:
+        return [g for g in self.gaps if g.end is None]
+
+    # -- inspect and result backend -----------------------------------------
+    def apply_inspect_tasks(
+        self, kind: str, replies: Mapping[str, Any], now: float, *, recovered: bool = False
+    ) -> int:
+        """Merge ``active`` / ``reserved`` / ``scheduled`` replies: exact arguments.
+
+        ``kind`` is the inspect method; ``recovered`` marks tasks first
+        learnt of this way as filled in after a gap. Returns how many tasks
+        were new.
+        """
+        state = STARTED if kind == "active" else RECEIVED
+        new = 0
+        with self.lock:
+            for hostname, entries in replies.items():
+                if not isinstance(entries, list):
+                    continue
+                host = clean(hostname, 200, single_line=True)
+                for entry in entries:
+                    if not isinstance(entry, dict):
+                        continue
+                    request = entry.get("request") if kind == "scheduled" else entry
+                    if not isinstance(request, dict) or type(request.get("id")) is not str:
+                        continue
+                    uuid = request["id"]
+                    task = self.tasks.get(uuid)
+                    if task is None:
+                        task = self._new_task(uuid)
+                        task.recovered = recovered
+                        new += 1
+                    self._merge_request(task, request, host)
+                    if kind == "scheduled" and entry.get("eta") is not None:
+                        task.eta = _text(entry.get("eta"), 64)
+                    if task.state not in FINAL and _rank(task.state) < _rank(state):
+                        task.state = state
+                        task.state_ts = max(task.state_ts, _num(request.get("time_start")) or 0.0)
+                    if kind == "active" and task.started is None:
+                        task.started = _num(request.get("time_start"))
+            if new:
+                self.version += 1
+            if len(self.tasks) > self.max_tasks:
+                self._evict()
+        return new
+
+    def _merge_request(self, task: Task, request: Mapping[str, Any], host: str) -> None:
+        task.worker = _intern(host)
+        name = request.get("name")
+        if type(name) is str:
+            task.name = _intern(clean(name, 300, single_line=True))
+        # inspect returns the real values, not reprs.
+        if "args" in request or "kwargs" in request:
+            task.args = _text(_json_text(request.get("args")), MAX_SHORT)
+            task.kwargs = _text(_json_text(request.get("kwargs")), MAX_SHORT)
+            task.exact_args = True
+        delivery = request.get("delivery_info")
+        if isinstance(delivery, dict) and type(delivery.get("routing_key")) is str:
+            task.queue = _intern(clean(delivery["routing_key"], 200, single_line=True))
+
+    def apply_backend_result(self, row: Any, *, recovered: bool) -> bool:
+        """Merge a result-backend row (``BackendResult``-like). True if the task was new."""
+        with self.lock:
+            task = self.tasks.get(row.task_id)
+            new = task is None
+            if task is None:
+                task = self._new_task(row.task_id)
+            if recovered and (new or task.state not in FINAL):
+                task.recovered = True
+            if getattr(row, "name", None) and task.name is None:
+                task.name = _intern(row.name)
+            if getattr(row, "exact_args", False):
+                task.args, task.kwargs, task.exact_args = row.args, row.kwargs, True
+            elif task.args is None:
+                task.args, task.kwargs = getattr(row, "args", None), getattr(row, "kwargs", None)
+            for attr in ("result", "exception", "traceback", "worker", "queue", "parent_id", "root_id"):
+                value = getattr(row, attr, None)
+                if value is not None and getattr(task, attr) is None:
+                    setattr(task, attr, value)
+            if getattr(row, "children", None):
+                task.children = list(row.children)
+            retries = getattr(row, "retries", None)
+            if type(retries) is int:
+                task.retries = max(task.retries, retries)
+            status = row.status
+            done = getattr(row, "date_done", None)
+            if status in FINAL and task.state not in FINAL:
+                previous = task.state
+                task.state = status
+                task.state_ts = done or task.state_ts
+                task.finished = done
+                if task.started is not None and done is not None and task.runtime is None:
+                    task.runtime = max(0.0, done - task.started)
+                self._finished.append(task.uuid)
+                if previous is not PENDING or new:
+                    self._count_final(task, status, done or time.time())
+            elif task.state is PENDING and status in (STARTED, RETRY, RECEIVED):
+                task.state = status
+            self.version += 1
+            if len(self.tasks) > self.max_tasks:
+                self._evict()
+            return new
+
+    # -- inspect ping/stats -------------------------------------------------
+    def apply_worker_poll(self, poll: Any) -> None:
+        """Merge an inspect round (``WorkerPoll``): ping, stats, queues."""
+        if poll.broker_error is not None:
+            return
+        with self.lock:
+            for raw, _answer in poll.pings.items():
+                host = clean(raw, 200, single_line=True)
+                worker = self.workers.get(host)
+                if worker is None:
+                    worker = self.workers[host] = WorkerInfo(host)
+                worker.last_ping = poll.started_at
+                if worker.offline_at is not None and worker.offline_at < poll.started_at:
+                    worker.offline_at = None
+                stats = poll.stats.get(raw)
+                if isinstance(stats, dict):
+                    _apply_stats(worker, stats)
+                if raw in poll.queues:
+                    worker.queues = tuple(clean(q, 200, single_line=True) for q in poll.queues[raw])
+                worker.error = clean(poll.errors[raw], 300, single_line=True) if raw in poll.errors else None
+            self.version += 1
+
+    # -- queues ---------------------------------------------------------------
+    HISTORY = 600  # samples kept per queue (10 minutes at one a second)
+
+    def apply_queue_depths(self, depths: Iterable[Any], at: float) -> None:
+        with self.lock:
+            for depth in depths:
+                self.queues[depth.name] = depth
+                if depth.messages is not None:
+                    history = self.queue_history.get(depth.name)
+                    if history is None:
+                        history = self.queue_history[depth.name] = deque(maxlen=self.HISTORY)
+                    history.append((at, depth.messages))
+            self.queues_at = at
+            self.version += 1
+
+    # -- reading ------------------------------------------------------------
+    def unfinished_ids(self) -> list[str]:
+        with self.lock:
+            return [t.uuid for t in self.tasks.values() if t.state not in FINAL]
+
+
+_RANKS = {PENDING: 0, SENT: 1, RECEIVED: 2, RETRY: 2, STARTED: 3}
+
+
+def _rank(state: str) -> int:
+    return _RANKS.get(state, 4)
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _apply_stats(worker: WorkerInfo, stats: Mapping[str, Any]) -> None:
+    pid = stats.get("pid")
+    worker.pid = pid if type(pid) is int else worker.pid
+    pool = stats.get("pool") if isinstance(stats.get("pool"), dict) else {}
+    implementation = pool.get("implementation")
+    if isinstance(implementation, str):
+        worker.pool = clean(implementation.rsplit(":", 1)[0].rsplit(".", 1)[-1], 40, single_line=True)
+    concurrency = pool.get("max-concurrency")
+    if type(concurrency) is int:
+        worker.concurrency = concurrency
+    total = stats.get("total")
+    if isinstance(total, dict):
+        processed = sum(v for v in total.values() if type(v) is int)
+        worker.processed = max(worker.processed or 0, processed)

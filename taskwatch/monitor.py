@@ -1,0 +1,272 @@
+"""The monitor: runs the sources against one cluster and keeps the engine's state.
+
+One object per watched cluster, used by the TUI and by ``snapshot``:
+
+* a long-lived event receiver thread applies events to the state in
+  batches as they arrive;
+* :meth:`Monitor.poll` is one round of asking (workers, their tasks, queue
+  depths, and repairs after gaps). Callers run it off the UI thread and
+  never overlap rounds;
+* gaps in the event stream (connection lost, cut off by the server) are
+  recorded and repaired on the next round from the workers and the result
+  backend.
+
+No Textual here: the UI reads ``monitor.state`` under its lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskwatch.config import Settings
+from taskwatch.engine.state import FINAL, ClusterState
+from taskwatch.sources.errors import SourceError, describe
+from taskwatch.sources.events import event_receiver
+from taskwatch.sources.inspect import Inspector, TaskPoll, WorkerPoll
+
+log = logging.getLogger(__name__)
+
+DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
+
+
+@dataclass
+class PollReport:
+    """What one round did, for status lines and tests."""
+
+    started_at: float
+    duration: float = 0.0
+    workers: WorkerPoll | None = None
+    tasks: TaskPoll | None = None
+    queues_error: str | None = None
+    backend_error: str | None = None
+    repaired: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Monitor:
+    def __init__(
+        self,
+        settings: Settings,
+        user_app: Any = None,
+        *,
+        max_tasks: int = 100_000,
+        backfill: int = 500,
+        events: bool = True,
+        rabbitmq_api: str | None = None,
+    ) -> None:
+        assert settings.broker_url
+        self.settings = settings
+        self.broker_url = settings.broker_url
+        self.state = ClusterState(max_tasks=max_tasks)
+        self.inspector = Inspector(self.broker_url, app=user_app, timeout=settings.inspect_timeout)
+        conf = self.inspector.app.conf
+        self.transport_options = dict(conf.get("broker_transport_options") or {})
+        self.backfill_limit = backfill
+        self.rabbitmq_api = rabbitmq_api
+        self.known_queues: set[str] = set(_app_queues(conf))
+        self.receiver = (
+            event_receiver(
+                self.broker_url, self, transport_options=self.transport_options,
+                exchange=conf.get("event_exchange") or "celeryev",
+            )
+            if events else None
+        )
+        self._rounds = 0
+        self._queue_probe: Any = None
+        self._backend: Any = None
+        self._backend_error: str | None = None
+        self._backfilled = False
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> Monitor:
+        if self.receiver is not None and not self.receiver.is_alive():
+            self.receiver.start()
+        return self
+
+    def stop(self) -> None:
+        if self.receiver is not None:
+            self.receiver.stop()
+        self.inspector.close()
+        for thing in (self._queue_probe, self._backend):
+            close = getattr(thing, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001, S110 - shutting down
+                    pass
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- EventSink ----------------------------------------------------------
+    def on_events(self, events: list[dict[str, Any]], received_at: float) -> None:
+        self.state.apply_events(events, received_at)
+
+    def on_undecodable(self, count: int) -> None:
+        with self.state.lock:
+            self.state.counters.events_undecodable += count
+
+    def on_disconnect(self, at: float, reason: str) -> None:
+        if not self.state.open_gaps():
+            self.state.open_gap(at, reason)
+
+    def on_connect(self, at: float) -> None:
+        for gap in self.state.open_gaps():
+            self.state.close_gap(gap, at)
+
+    @property
+    def events_connected(self) -> bool:
+        return self.receiver is not None and self.receiver.status.connected
+
+    # -- the round ----------------------------------------------------------
+    def poll(self) -> PollReport:
+        """Ask the workers, the broker and the result backend once."""
+        report = PollReport(started_at=time.time())
+        t0 = time.monotonic()
+        now = report.started_at
+        with self.state.lock:
+            expect = [w.hostname for w in self.state.workers.values()
+                      if w.last_heartbeat is not None and w.online(now)]
+        with self.state.lock:
+            repairing = any(g.end is not None and not g.repaired for g in self.state.gaps)
+        details = self._rounds % DETAILS_EVERY == 0
+        self._rounds += 1
+        workers = self.inspector.poll_workers(expect if self.events_connected else (), details=details)
+        report.workers = workers
+        if workers.broker_error:
+            report.errors.append(workers.broker_error)
+        else:
+            self.state.apply_worker_poll(workers)
+            hosts = sorted(workers.pings)
+            report.tasks = self.inspector.poll_tasks(hosts)
+            self._apply_task_poll(report.tasks, recovered=repairing)
+        self._poll_queues(report)
+        if not self._backfilled:
+            self.backfill(report)
+        report.repaired = self._repair(report)
+        report.duration = time.monotonic() - t0
+        return report
+
+    def _apply_task_poll(self, poll: TaskPoll, *, recovered: bool) -> None:
+        if poll.broker_error:
+            return
+        for kind, replies in poll.replies.items():
+            self.state.apply_inspect_tasks(kind, replies, poll.started_at, recovered=recovered)
+
+    # -- queues ---------------------------------------------------------------
+    def _poll_queues(self, report: PollReport) -> None:
+        try:
+            probe = self._probe()
+            if probe is None:
+                return
+            with self.state.lock:
+                for worker in self.state.workers.values():
+                    self.known_queues.update(worker.queues)
+            if self._rounds % DETAILS_EVERY == 1 and hasattr(probe, "discover"):
+                try:
+                    self.known_queues.update(probe.discover())
+                except SourceError as exc:
+                    report.queues_error = str(exc)
+            depths = probe.depths(sorted(self.known_queues))
+            self.state.apply_queue_depths(depths, report.started_at)
+        except Exception as exc:  # noqa: BLE001 - a failing probe must not end the round
+            report.queues_error = f"queues: {describe(exc)}"
+            report.errors.append(report.queues_error)
+
+    def _probe(self) -> Any:
+        if self._queue_probe is None:
+            from taskwatch.sources.queues import queue_probe
+
+            self._queue_probe = queue_probe(
+                self.broker_url, transport_options=self.transport_options,
+                rabbitmq_api=self.rabbitmq_api,
+            )
+        return self._queue_probe
+
+    # -- result backend -------------------------------------------------------
+    def backend(self) -> Any:
+        if self._backend is None and self._backend_error is None and self.settings.result_backend:
+            from taskwatch.sources.results import result_backend
+
+            try:
+                self._backend = result_backend(self.settings.result_backend)
+            except SourceError as exc:
+                self._backend_error = str(exc)
+        return self._backend
+
+    def backfill(self, report: PollReport | None = None) -> int:
+        """Load the most recent finished tasks from the result backend, once."""
+        self._backfilled = True
+        backend = self.backend()
+        if backend is None or self.backfill_limit <= 0:
+            return 0
+        try:
+            rows = backend.recent(self.backfill_limit)
+        except Exception as exc:  # noqa: BLE001 - the backend is optional
+            if report is not None:
+                report.backend_error = f"result backend: {describe(exc)}"
+                report.errors.append(report.backend_error)
+            self._backfilled = False
+            return 0
+        for row in rows:
+            self.state.apply_backend_result(row, recovered=False)
+        return len(rows)
+
+    def _repair(self, report: PollReport) -> int:
+        """After a gap: fill in what happened meanwhile, marked as recovered."""
+        with self.state.lock:
+            gaps = [g for g in self.state.gaps if g.end is not None and not g.repaired]
+        if not gaps or report.workers is None or report.workers.broker_error:
+            return 0
+        repaired = 0
+        # What the workers hold now came from inspect above (exact args).
+        backend = self.backend()
+        if backend is not None:
+            try:
+                ids = self.state.unfinished_ids()
+                rows = backend.get(ids) if ids else {}
+                for row in rows.values():
+                    if row.status in FINAL:
+                        self.state.apply_backend_result(row, recovered=True)
+                        repaired += 1
+                window = (min(g.start for g in gaps) - 1.0, max(g.end or 0 for g in gaps) + 1.0)
+                for row in backend.recent(max(self.backfill_limit, 1000)):
+                    done = row.date_done
+                    if done is not None and window[0] <= done <= window[1]:
+                        if self.state.apply_backend_result(row, recovered=True):
+                            repaired += 1
+            except Exception as exc:  # noqa: BLE001 - try again next round
+                report.backend_error = f"result backend: {describe(exc)}"
+                report.errors.append(report.backend_error)
+                return repaired
+        with self.state.lock:
+            for gap in gaps:
+                gap.repaired = True
+            self.state.version += 1
+        return repaired
+
+
+def _app_queues(conf: Any) -> Iterable[str]:
+    """Queue names the app's configuration mentions."""
+    default = conf.get("task_default_queue") or "celery"
+    yield default
+    queues = conf.get("task_queues") or ()
+    for queue in queues if isinstance(queues, list | tuple | set) else ():
+        name = getattr(queue, "name", None) or (queue if isinstance(queue, str) else None)
+        if name:
+            yield name
+    routes = conf.get("task_routes") or {}
+    if isinstance(routes, dict):
+        routes = [routes]
+    for route in routes if isinstance(routes, list | tuple) else ():
+        if isinstance(route, dict):
+            for target in route.values():
+                if isinstance(target, dict) and isinstance(target.get("queue"), str):
+                    yield target["queue"]

@@ -1,0 +1,371 @@
+"""Celery event receivers for Redis and AMQP brokers.
+
+Each receiver is one long-lived daemon thread that reads the broker as fast
+as it can, decodes events to plain dicts and hands them over in batches to a
+sink (the engine). Losing the connection is reported as a gap (start,
+end, reason) so the engine can repair what it missed; the receiver then
+reconnects with backoff until stopped.
+
+Decoding is the hot path: kombu's JSON envelope, a base64 body, and a JSON
+event or (``task.multi``) a list of events. orjson does both JSON parses;
+bodies that are not JSON (a cluster configured with a pickle or msgpack
+``event_serializer``) are counted, never unpickled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import orjson
+
+from taskwatch.sources.errors import describe
+from taskwatch.text import mask_url
+
+_b64decode = base64.b64decode
+_loads = orjson.loads
+
+
+class EventSink(Protocol):
+    def on_events(self, events: list[dict[str, Any]], received_at: float) -> None: ...
+    def on_undecodable(self, count: int) -> None: ...
+    def on_disconnect(self, at: float, reason: str) -> None: ...
+    def on_connect(self, at: float) -> None: ...
+
+
+def _json(data: bytes | str) -> Any:
+    try:
+        return _loads(data)
+    except orjson.JSONDecodeError:
+        # orjson insists on valid UTF-8; events are untrusted: decode what
+        # can be decoded and keep the rest as replacement characters.
+        if isinstance(data, bytes):
+            return json.loads(data.decode("utf-8", errors="replace"))
+        raise
+
+
+def decode_envelope(data: bytes | str) -> list[dict[str, Any]] | None:
+    """Events in one kombu message from Redis pub/sub; None if undecodable."""
+    try:
+        envelope = _json(data)
+        body = envelope["body"]
+        if envelope.get("content-type", "application/json") != "application/json":
+            return None
+        properties = envelope.get("properties")
+        if properties and properties.get("body_encoding") == "base64":
+            body = _b64decode(body)
+        return _events(_json(body))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def decode_body(body: bytes | str, content_type: str | None) -> list[dict[str, Any]] | None:
+    """Events in an AMQP message body (no envelope); None if undecodable."""
+    if content_type not in (None, "application/json"):
+        return None
+    try:
+        return _events(_json(body))
+    except (ValueError, TypeError):
+        return None
+
+
+def _events(payload: Any) -> list[dict[str, Any]] | None:
+    if type(payload) is dict:
+        return [payload]
+    if type(payload) is list:
+        return [e for e in payload if type(e) is dict]
+    return None
+
+
+@dataclass
+class ReceiverStatus:
+    connected: bool = False
+    error: str | None = None
+    since: float | None = None  # when the current state began
+    reconnects: int = 0
+
+
+class _Receiver(threading.Thread):
+    """Shared loop: connect, read until failure, report the gap, back off, retry."""
+
+    BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+    def __init__(self, broker_url: str, sink: EventSink, *, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.broker_url = broker_url
+        self.sink = sink
+        self.status = ReceiverStatus()
+        self._stop_event = threading.Event()
+        self.batch_max = 5000
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop_event.set()
+        self._interrupt()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_event.is_set()
+
+    def run(self) -> None:
+        attempt = 0
+        while not self.stopped:
+            try:
+                self._open()
+            except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+                self._lost(f"cannot connect for events: {describe(exc)}")
+                self._stop_event.wait(self.BACKOFF[min(attempt, len(self.BACKOFF) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            now = time.time()
+            self.status = ReceiverStatus(True, None, now, self.status.reconnects)
+            self.sink.on_connect(now)
+            try:
+                self._read_loop()
+            except Exception as exc:  # noqa: BLE001 - the connection broke: record, reconnect
+                if not self.stopped:
+                    self._lost(f"event connection lost: {describe(exc)}")
+            finally:
+                self._close()
+        self.status.connected = False
+
+    def _lost(self, reason: str) -> None:
+        now = time.time()
+        if self.status.connected or self.status.since is None:
+            self.sink.on_disconnect(now, reason)
+            self.status.reconnects += 1 if self.status.connected else 0
+        self.status = ReceiverStatus(False, mask_url(reason), now, self.status.reconnects)
+
+    # subclass hooks
+    def _open(self) -> None: raise NotImplementedError
+    def _read_loop(self) -> None: raise NotImplementedError
+    def _close(self) -> None: raise NotImplementedError
+    def _interrupt(self) -> None: pass
+
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def redis_event_channel(broker_url: str, transport_options: Mapping[str, Any] | None = None,
+                        exchange: str = "celeryev") -> str:
+    """The pub/sub channel workers publish events on, without routing key.
+
+    kombu: ``<global_keyprefix><keyprefix_fanout><exchange>[/<routing key>]``
+    where ``keyprefix_fanout`` is ``/{db}.`` unless the ``fanout_prefix``
+    transport option says otherwise.
+    """
+    options = dict(transport_options or {})
+    db = _redis_db(broker_url)
+    fanout_prefix = options.get("fanout_prefix", True)
+    if fanout_prefix is True:
+        prefix = f"/{db}."
+    elif isinstance(fanout_prefix, str):
+        prefix = fanout_prefix.format(db=db) if "{db}" in fanout_prefix else fanout_prefix
+    else:
+        prefix = ""
+    return f"{options.get('global_keyprefix', '')}{prefix}{exchange}"
+
+
+def _redis_db(url: str) -> int:
+    parts = urlsplit(url.split(";")[0])
+    path = parts.path.strip("/")
+    if path.isdigit():
+        return int(path)
+    for item in parts.query.split("&"):
+        key, _, value = item.partition("=")
+        if key in ("db", "virtual_host") and value.isdigit():
+            return int(value)
+    return 0
+
+
+def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = None, timeout: float = 3.0):
+    """A redis-py client for a kombu Redis/Sentinel broker URL; fails fast."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    options = dict(transport_options or {})
+    urls = [u for u in broker_url.split(";") if u]
+    common: dict[str, Any] = {
+        "socket_connect_timeout": timeout,
+        "socket_keepalive": True,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+    if urls[0].startswith("sentinel://"):
+        from redis.sentinel import Sentinel
+
+        first = urlsplit(urls[0])
+        hosts = [(urlsplit(u).hostname or "localhost", urlsplit(u).port or 26379) for u in urls]
+        master = options.get("master_name")
+        if not master:
+            raise ValueError("sentinel:// needs the 'master_name' transport option")
+        sentinel = Sentinel(hosts, sentinel_kwargs=options.get("sentinel_kwargs"), **common)
+        return sentinel.master_for(master, password=first.password, username=first.username or None,
+                                   db=_redis_db(urls[0]), **common)
+    url = urls[0].replace("socket://", "unix://", 1)
+    return redis.Redis.from_url(url, **common)
+
+
+class RedisEventReceiver(_Receiver):
+    """PSUBSCRIBEs to the event channel; one batch per burst of messages."""
+
+    def __init__(self, broker_url: str, sink: EventSink, *,
+                 transport_options: Mapping[str, Any] | None = None,
+                 exchange: str = "celeryev", timeout: float = 3.0) -> None:
+        super().__init__(broker_url, sink, name="taskwatch-events-redis")
+        self.transport_options = dict(transport_options or {})
+        self.channel = redis_event_channel(broker_url, transport_options, exchange)
+        self.timeout = timeout
+        self._pubsub = None
+        self._client = None
+
+    def _open(self) -> None:
+        client = redis_client(self.broker_url, self.transport_options, self.timeout)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        escaped = _GLOB.sub(r"\\\1", self.channel)
+        pubsub.psubscribe(f"{escaped}/*")
+        pubsub.subscribe(self.channel)  # brokers with fanout_patterns off
+        self._client, self._pubsub = client, pubsub
+
+    def _read_loop(self) -> None:
+        pubsub = self._pubsub
+        sink = self.sink
+        get = pubsub.get_message
+        decode = decode_envelope
+        batch_max = self.batch_max
+        while not self.stopped:
+            message = get(timeout=0.5)
+            if message is None:
+                continue
+            batch: list[dict[str, Any]] = []
+            bad = 0
+            while True:
+                if message is not None and message["type"] in ("pmessage", "message"):
+                    events = decode(message["data"])
+                    if events is None:
+                        bad += 1
+                    else:
+                        batch.extend(events)
+                if len(batch) >= batch_max:
+                    break
+                message = get(timeout=0.0)
+                if message is None:
+                    break
+            if batch:
+                sink.on_events(batch, time.time())
+            if bad:
+                sink.on_undecodable(bad)
+
+    def _close(self) -> None:
+        pubsub, client = self._pubsub, self._client
+        self._pubsub = self._client = None
+        for thing in (pubsub, client):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001, S110 - closing a broken connection
+                    pass
+
+    def _interrupt(self) -> None:
+        pass  # get_message wakes up every 0.5 s and sees the stop flag
+
+
+class AmqpEventReceiver(_Receiver):
+    """An exclusive, auto-deleted ``celeryev.<uuid>`` queue bound to ``#``, as Celery's own."""
+
+    def __init__(self, broker_url: str, sink: EventSink, *, app: Any = None,
+                 exchange: str = "celeryev", timeout: float = 3.0,
+                 queue_ttl: float = 5.0, queue_expires: float = 60.0) -> None:
+        super().__init__(broker_url, sink, name="taskwatch-events-amqp")
+        self.exchange_name = exchange
+        self.timeout = timeout
+        self.queue_ttl = queue_ttl
+        self.queue_expires = queue_expires
+        self._conn = None
+        self._consumer = None
+        self._batch: list[dict[str, Any]] = []
+        self._bad = 0
+
+    def _open(self) -> None:
+        import uuid
+
+        from celery.events.event import get_exchange
+        from kombu import Connection, Consumer, Queue
+
+        conn = Connection(self.broker_url, connect_timeout=self.timeout, heartbeat=0)
+        conn.ensure_connection(max_retries=0, timeout=self.timeout)
+        exchange = get_exchange(conn, name=self.exchange_name)
+        queue = Queue(
+            f"celeryev.taskwatch.{uuid.uuid4()}", exchange=exchange, routing_key="#",
+            auto_delete=True, durable=False, exclusive=True,
+            message_ttl=self.queue_ttl, expires=self.queue_expires,
+        )
+        consumer = Consumer(conn.channel(), queues=[queue], callbacks=[self._on_message],
+                            no_ack=True, accept=["application/json"])
+        consumer.consume()
+        self._conn, self._consumer = conn, consumer
+
+    def _on_message(self, body: Any, message: Any) -> None:  # kombu callback
+        events = decode_body(message.body, message.content_type)
+        if events is None:
+            self._bad += 1
+        else:
+            self._batch.extend(events)
+
+    def _read_loop(self) -> None:
+        import socket
+
+        conn = self._conn
+        while not self.stopped:
+            try:
+                conn.drain_events(timeout=0.5)
+            except TimeoutError:
+                pass
+            except socket.timeout:  # noqa: UP041 - py-amqp raises socket.timeout
+                pass
+            # drain what is already buffered without waiting
+            while len(self._batch) < self.batch_max:
+                try:
+                    conn.drain_events(timeout=0.0)
+                except (TimeoutError, socket.timeout):  # noqa: UP041
+                    break
+            if self._batch:
+                batch, self._batch = self._batch, []
+                self.sink.on_events(batch, time.time())
+            if self._bad:
+                bad, self._bad = self._bad, 0
+                self.sink.on_undecodable(bad)
+
+    def _close(self) -> None:
+        conn = self._conn
+        self._conn = self._consumer = None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection
+                pass
+
+
+def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mapping[str, Any] | None = None,
+                   exchange: str = "celeryev", timeout: float = 3.0) -> _Receiver:
+    """The receiver for this broker's transport."""
+    scheme = broker_url.split("://", 1)[0].lower()
+    if scheme in ("redis", "rediss", "sentinel", "socket", "unix"):
+        return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
+                                  exchange=exchange, timeout=timeout)
+    if scheme in ("amqp", "amqps", "pyamqp", "librabbitmq"):
+        return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout)
+    raise ValueError(f"events over {scheme}:// are not supported (Redis and AMQP are)")
+
+
+Callback = Callable[..., None]
