@@ -48,6 +48,10 @@ MAX_TRACEBACK = 16384
 _intern = sys.intern
 
 
+# Values so common that every task holding its own copy would waste memory.
+_SHARED = {v: v for v in ("{}", "()", "[]", "None", "True", "False", "0", "1", "''")}
+
+
 def _text(value: Any, limit: int) -> str | None:
     """Untrusted text, stored as data: control sequences out, length bounded."""
     if value is None:
@@ -56,7 +60,7 @@ def _text(value: Any, limit: int) -> str | None:
         value = str(value)
     if len(value) > limit or not value.isprintable():
         return clean(value, limit)
-    return value
+    return _SHARED.get(value, value)
 
 
 def _num(value: Any) -> float | None:
