@@ -28,6 +28,9 @@ _COMMON = [
     click.option("--jobstore", "jobstores", metavar="URL", multiple=True, help="APScheduler job store URL (repeatable). Env: TASKWATCH_JOBSTORE."),
     click.option("--read-only/--read-write", "read_only", default=None, help="Refuse every action that changes the cluster."),
     click.option("--inspect-timeout", "inspect_timeout", type=float, metavar="SECONDS", help="How long to wait for workers to answer (default 1)."),
+    click.option("--max-tasks", "max_tasks", type=int, metavar="N", help="Tasks kept in memory, finished ones evicted first (default 100000)."),
+    click.option("--backfill", "backfill", type=int, metavar="N", help="Recent finished tasks loaded from the result backend at start (default 500)."),
+    click.option("--rabbitmq-api", "rabbitmq_api", metavar="URL", help="RabbitMQ management API for queue depths, e.g. http://guest:guest@rabbit:15672."),
     click.option("--profile", "profile", metavar="NAME", help="Profile from the config file. Env: TASKWATCH_PROFILE."),
     click.option("--config", "config_file", metavar="FILE", help="Config file (default: the user config dir's taskwatch/config.toml)."),
 ]
@@ -102,15 +105,9 @@ def _run_tui(settings: Settings, app: Any = None) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema documented in the README).")
 @click.option("--listen", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Ingest events for this long before printing (default: no events, one round of asking).")
-@click.option("--max-tasks", type=click.IntRange(min=1), default=100_000, show_default=True,
-              help="Tasks kept in memory; finished ones are evicted first.")
-@click.option("--backfill", type=click.IntRange(min=0), default=500, show_default=True,
-              help="Recent finished tasks to load from the result backend.")
-@click.option("--rabbitmq-api", metavar="URL", help="RabbitMQ management API, e.g. http://guest:guest@rabbit:15672.")
 @common_options
 @click.pass_context
-def snapshot(ctx: click.Context, as_json: bool, listen: float, max_tasks: int, backfill: int,
-             rabbitmq_api: str | None, **options: Any) -> None:
+def snapshot(ctx: click.Context, as_json: bool, listen: float, **options: Any) -> None:
     """Print the cluster's state once, without the UI."""
     import resource
 
@@ -120,8 +117,7 @@ def snapshot(ctx: click.Context, as_json: bool, listen: float, max_tasks: int, b
 
     settings, app = load_settings(_merged(ctx, **options))
     probe(settings.broker_url, timeout=3.0)
-    monitor = Monitor(settings, app, max_tasks=max_tasks, backfill=backfill,
-                      events=listen > 0, rabbitmq_api=rabbitmq_api)
+    monitor = Monitor(settings, app, events=listen > 0)
     with monitor:
         deadline = time.monotonic() + listen
         if listen:

@@ -42,6 +42,9 @@ class Settings:
     read_only: bool = False
     inspect_timeout: float = 1.0
     refresh_interval: float = 2.0
+    max_tasks: int = 100_000
+    backfill: int = 500
+    rabbitmq_api: str | None = None
     profile: str | None = None
     config_file: Path | None = None
     # field name -> where its value came from ("cli", "env:CELERY_BROKER_URL", ...)
@@ -74,7 +77,7 @@ class Settings:
         rows = []
         for name in _KEYS:
             value = getattr(self, name)
-            if name in ("broker_url", "result_backend"):
+            if name in ("broker_url", "result_backend", "rabbitmq_api"):
                 shown = mask_url(value) or "-"
             elif name == "jobstores":
                 shown = ", ".join(mask_url(v) for v in value) or "-"
@@ -105,6 +108,13 @@ def _to_positive_float(text: str) -> float:
     return value
 
 
+def _to_count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def _to_list(text: str) -> tuple[str, ...]:
     return tuple(part for part in re.split(r"[\s,]+", text) if part)
 
@@ -117,6 +127,9 @@ _KEYS: dict[str, Any] = {
     "read_only": _to_bool,
     "inspect_timeout": _to_positive_float,
     "refresh_interval": _to_positive_float,
+    "max_tasks": _to_count,
+    "backfill": _to_count,
+    "rabbitmq_api": str,
 }
 
 # Environment variables, highest priority first within the env layer.
@@ -128,6 +141,9 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "read_only": ("TASKWATCH_READ_ONLY",),
     "inspect_timeout": ("TASKWATCH_INSPECT_TIMEOUT",),
     "refresh_interval": ("TASKWATCH_REFRESH_INTERVAL",),
+    "max_tasks": ("TASKWATCH_MAX_TASKS",),
+    "backfill": ("TASKWATCH_BACKFILL",),
+    "rabbitmq_api": ("TASKWATCH_RABBITMQ_API",),
 }
 
 
@@ -148,6 +164,13 @@ def _convert(name: str, raw: Any, where: str) -> Any:
             raise ValueError("expected a list of URLs")
         if name == "read_only":
             return raw if isinstance(raw, bool) else _to_bool(str(raw))
+        if name in ("max_tasks", "backfill"):
+            if isinstance(raw, bool) or not isinstance(raw, int | str):
+                raise ValueError("expected a whole number")
+            value = _to_count(str(raw))
+            if name == "max_tasks" and value < 1:
+                raise ValueError("expected at least 1")
+            return value
         if name in ("inspect_timeout", "refresh_interval"):
             if isinstance(raw, bool):
                 raise ValueError("expected a positive number")

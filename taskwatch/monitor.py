@@ -53,20 +53,19 @@ class Monitor:
         settings: Settings,
         user_app: Any = None,
         *,
-        max_tasks: int = 100_000,
-        backfill: int = 500,
         events: bool = True,
-        rabbitmq_api: str | None = None,
+        max_tasks: int | None = None,
+        backfill: int | None = None,
     ) -> None:
         assert settings.broker_url
         self.settings = settings
         self.broker_url = settings.broker_url
-        self.state = ClusterState(max_tasks=max_tasks)
+        self.state = ClusterState(max_tasks=max_tasks or settings.max_tasks)
         self.inspector = Inspector(self.broker_url, app=user_app, timeout=settings.inspect_timeout)
         conf = self.inspector.app.conf
         self.transport_options = dict(conf.get("broker_transport_options") or {})
-        self.backfill_limit = backfill
-        self.rabbitmq_api = rabbitmq_api
+        self.backfill_limit = settings.backfill if backfill is None else backfill
+        self.rabbitmq_api = settings.rabbitmq_api
         self.known_queues: set[str] = set(_app_queues(conf))
         self.receiver = (
             event_receiver(
@@ -204,8 +203,10 @@ class Monitor:
     def backfill(self, report: PollReport | None = None) -> int:
         """Load the most recent finished tasks from the result backend, once."""
         self._backfilled = True
+        if self.backfill_limit <= 0:
+            return 0
         backend = self.backend()
-        if backend is None or self.backfill_limit <= 0:
+        if backend is None:
             return 0
         try:
             rows = backend.recent(self.backfill_limit)

@@ -104,6 +104,9 @@ class _Receiver(threading.Thread):
         self.status = ReceiverStatus()
         self._stop_event = threading.Event()
         self.batch_max = 5000
+        # Pause before reconnecting after a drop, so a server that keeps
+        # cutting us off is not hammered.
+        self.reconnect_delay = 0.1
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop_event.set()
@@ -134,6 +137,7 @@ class _Receiver(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - the connection broke: record, reconnect
                 if not self.stopped:
                     self._lost(f"event connection lost: {describe(exc)}")
+                    self._stop_event.wait(self.reconnect_delay)
             finally:
                 self._close()
         self.status.connected = False

@@ -43,6 +43,17 @@ class WorkerPoll:
     broker_error: str | None = None
 
 
+@dataclass
+class TaskPoll:
+    """Tasks the workers hold right now, by inspect method and hostname."""
+
+    started_at: float
+    duration: float = 0.0
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    broker_error: str | None = None
+
+
 class Inspector:
     """Inspect calls on one broker connection, safe to call from one worker thread at a time."""
 
@@ -53,6 +64,8 @@ class Inspector:
         self.app = control_app(broker_url, user_app=app, timeout=max(timeout, 2.0))
         self._conn = None
         self._lock = threading.Lock()
+        self._executor = None  # parallel task inspects, each thread with its own connection
+        self._local = threading.local()
 
     # -- connection ---------------------------------------------------------
     def _connection(self):
@@ -71,6 +84,9 @@ class Inspector:
     def close(self) -> None:
         with self._lock:
             self._reset()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def _broadcast(
         self,
@@ -135,37 +151,55 @@ class Inspector:
         """``active``/``reserved``/``scheduled``/``revoked`` from the named workers.
 
         Targets exactly ``hosts`` with a reply limit, so a healthy cluster
-        answers in milliseconds. Replies keep the real argument values.
+        answers in milliseconds; the commands go out in parallel, each on a
+        connection of its own. Replies keep the real argument values.
         """
         poll = TaskPoll(started_at=time.time())
         t0 = time.monotonic()
         if not hosts:
             return poll
-        with self._lock:
+        futures = {kind: self._pool().submit(self._ask, kind, list(hosts)) for kind in kinds}
+        for kind, future in futures.items():
             try:
-                for kind in kinds:
-                    merged = _merge(self._broadcast(kind, hosts))
-                    for host, answer in merged.items():
-                        if isinstance(answer, dict) and "error" in answer and len(answer) == 1:
-                            poll.errors[host] = str(answer["error"])
-                        else:
-                            poll.replies.setdefault(kind, {})[host] = answer
+                merged = future.result()
             except Exception as exc:  # noqa: BLE001 - a broker failure ends this round only
-                self._reset()
                 poll.broker_error = _broker_error(self.broker_url, exc)
+                continue
+            for host, answer in merged.items():
+                if isinstance(answer, dict) and "error" in answer and len(answer) == 1:
+                    poll.errors[host] = str(answer["error"])
+                else:
+                    poll.replies.setdefault(kind, {})[host] = answer
         poll.duration = time.monotonic() - t0
         return poll
 
+    def _pool(self):
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
 
-@dataclass
-class TaskPoll:
-    """Tasks the workers hold right now, by inspect method and hostname."""
+            self._executor = ThreadPoolExecutor(max_workers=len(TASK_KINDS) + 1,
+                                                thread_name_prefix="taskwatch-inspect")
+        return self._executor
 
-    started_at: float
-    duration: float = 0.0
-    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    broker_error: str | None = None
+    def _ask(self, command: str, hosts: list[str]) -> dict[str, Any]:
+        """One broadcast on this pool thread's own connection."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = self.app.connection_for_write()
+        try:
+            replies = self.app.control.broadcast(
+                command, destination=hosts, limit=len(hosts), timeout=self.timeout,
+                reply=True, connection=conn,
+            ) or []
+        except Exception:
+            local.conn = None
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001, S110 - already broken
+                pass
+            raise
+        return _merge(replies)
 
 
 def _merge(replies: list[dict[str, Any]]) -> dict[str, Any]:

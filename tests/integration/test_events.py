@@ -1,0 +1,144 @@
+"""Event ingestion against real brokers and real workers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import redis
+from celery import Celery
+
+from taskwatch.config import Settings
+from taskwatch.monitor import Monitor
+from tests.cluster import start_worker, wait_for_ping
+
+
+def wait(predicate, timeout: float = 30.0, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(step)
+
+
+def producer(broker_url: str, backend_url: str | None = None) -> Celery:
+    app = Celery("producer", broker=broker_url, backend=backend_url, set_as_current=False)
+    app.conf.task_routes = {"reports.*": {"queue": "reports"}, "emails.*": {"queue": "emails"}}
+    return app
+
+
+def test_task_lifecycle_from_real_workers(demo_workers):
+    settings = Settings(broker_url=demo_workers.broker_url, result_backend=demo_workers.result_backend)
+    with Monitor(settings, backfill=0) as monitor:
+        wait(lambda: monitor.events_connected)
+        app = producer(demo_workers.broker_url, demo_workers.result_backend)
+        result = app.send_task("tasks.add", args=(20, 22))
+        assert result.get(timeout=30) == 42
+        state = monitor.state
+        wait(lambda: result.id in state.tasks and state.tasks[result.id].state == "SUCCESS")
+        task = state.tasks[result.id]
+        assert task.name == "tasks.add" and task.args == "(20, 22)" and task.result == "42"
+        assert task.worker in demo_workers.hostnames
+        assert task.received and task.started and task.finished and task.runtime is not None
+        # Heartbeats make both workers online without asking them.
+        wait(lambda: all(h in state.workers and state.workers[h].last_heartbeat for h in demo_workers.hostnames))
+        assert state.gaps == []
+
+
+def _publish(client: redis.Redis, channel: str, body: object) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    client.publish(channel, json.dumps({
+        "body": base64.b64encode(raw).decode(), "content-type": "application/json",
+        "content-encoding": "utf-8", "headers": {},
+        "properties": {"body_encoding": "base64", "delivery_info": {"routing_key": "task.multi"}},
+    }))
+
+
+def test_hostile_event_stream_is_stored_as_data(fresh_redis):
+    url = fresh_redis.url(0)
+    with Monitor(Settings(broker_url=url)) as monitor:
+        wait(lambda: monitor.events_connected)
+        client = redis.Redis(port=fresh_redis.port)
+        now = time.time()
+        hostile = "[bold red]X[/] \x1b]0;owned\x07 \x1b[2J done"
+        _publish(client, "/0.celeryev/task.multi", [
+            {"type": "task-received", "uuid": "h1", "name": "[link=http://x]n[/link]", "args": hostile,
+             "kwargs": "{}", "hostname": "w@h\x1b[31m", "timestamp": now},
+            {"type": "task-failed", "uuid": "h1", "exception": hostile, "traceback": "Traceback\n" + hostile,
+             "hostname": "w@h", "timestamp": now + 0.1},
+        ])
+        # Invalid UTF-8 inside the JSON body, and junk that is not an event at all.
+        _publish(client, "/0.celeryev/task.multi",
+                 b'[{"type": "task-received", "uuid": "h2", "name": "n", "args": "\xff\xfe", "timestamp": 1.0}]')
+        client.publish("/0.celeryev/task.multi", b"\x80\x04not json at all")
+        wait(lambda: "h2" in monitor.state.tasks and monitor.state.counters.events_undecodable == 1)
+        task = monitor.state.tasks["h1"]
+        assert task.args == "[bold red]X[/]   done"
+        assert task.name == "[link=http://x]n[/link]"
+        assert task.worker == "w@h"
+        assert task.traceback == "Traceback\n[bold red]X[/]   done"
+        assert monitor.state.tasks["h2"].args == "\ufffd\ufffd"
+
+
+def test_pubsub_connection_killed_is_a_gap_and_repaired(fresh_redis):
+    """The server cuts taskwatch off; tasks finish meanwhile; the next round
+    finds them in the result backend, marked as recovered."""
+    broker, backend = fresh_redis.url(0), fresh_redis.url(1)
+    worker = start_worker(broker, backend, f"gap-{uuid.uuid4().hex[:6]}@taskwatch-test", ["celery"], 1)
+    try:
+        wait_for_ping(broker, [worker.hostname], timeout=60)
+        with Monitor(Settings(broker_url=broker, result_backend=backend), backfill=0) as monitor:
+            monitor.receiver.reconnect_delay = 3.0  # a wide window, so events are surely missed
+            wait(lambda: monitor.events_connected)
+            app = producer(broker, backend)
+            before = app.send_task("tasks.add", args=(1, 1))
+            before.get(timeout=30)
+            wait(lambda: before.id in monitor.state.tasks and monitor.state.tasks[before.id].state == "SUCCESS")
+
+            client = redis.Redis(port=fresh_redis.port)
+            killed = client.client_kill_filter(_type="pubsub")
+            assert killed >= 1
+            wait(lambda: monitor.state.open_gaps(), timeout=5)
+            during = [app.send_task("tasks.add", args=(i, i)) for i in range(5)]
+            for result in during:
+                result.get(timeout=30)
+            assert not any(r.id in monitor.state.tasks for r in during)  # we were deaf
+
+            wait(lambda: monitor.events_connected and not monitor.state.open_gaps(), timeout=15)
+            report = monitor.poll()
+            assert report.repaired >= 5, report
+            (gap,) = monitor.state.gaps
+            assert gap.end is not None and gap.end > gap.start
+            assert "lost" in gap.reason and gap.repaired
+            for i, result in enumerate(during):
+                task = monitor.state.tasks[result.id]
+                assert (task.state, task.recovered, task.name) == ("SUCCESS", True, "tasks.add")
+                assert task.result == str(2 * i)
+            assert monitor.state.tasks[before.id].recovered is False
+    finally:
+        worker.stop()
+
+
+def test_events_over_rabbitmq(rabbitmq_url, redis_server):
+    queue = f"taskwatch-ev-{uuid.uuid4().hex[:8]}"
+    worker = start_worker(rabbitmq_url, redis_server.url(4), f"{queue}@taskwatch-test", [queue], 1)
+    try:
+        wait_for_ping(rabbitmq_url, [worker.hostname], timeout=60)
+        with Monitor(Settings(broker_url=rabbitmq_url), backfill=0) as monitor:
+            wait(lambda: monitor.events_connected)
+            app = producer(rabbitmq_url, redis_server.url(4))
+            result = app.send_task("tasks.add", args=(2, 3), queue=queue)
+            assert result.get(timeout=30) == 5
+            wait(lambda: result.id in monitor.state.tasks and monitor.state.tasks[result.id].state == "SUCCESS")
+            task = monitor.state.tasks[result.id]
+            assert task.worker == worker.hostname and task.result == "5"
+    finally:
+        worker.stop()
+        from kombu import Connection
+
+        with Connection(rabbitmq_url, connect_timeout=5) as conn:
+            channel = conn.channel()
+            channel.queue_delete(queue)
+            channel.close()
