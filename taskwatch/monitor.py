@@ -135,7 +135,9 @@ class Monitor:
                       if w.last_heartbeat is not None and w.online(now)]
         with self.state.lock:
             repairing = any(g.end is not None and not g.repaired for g in self.state.gaps)
-        details = self._rounds % DETAILS_EVERY == 0
+        with self.state.lock:
+            missing = not self.state.workers or any(w.pool is None for w in self.state.workers.values())
+        details = missing or self._rounds % DETAILS_EVERY == 0
         self._rounds += 1
         workers = self.inspector.poll_workers(expect if self.events_connected else (), details=details)
         report.workers = workers

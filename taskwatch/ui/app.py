@@ -1,70 +1,146 @@
-"""The Textual application: wiring of sources, engine state and widgets.
+"""The Textual application: wiring of the monitor, the engine's state and the views.
 
-All network I/O happens in thread workers; their results come back as
-messages and are applied on the UI thread. Polls never overlap: the next
-one is armed with a one-shot timer only after the previous result has been
-drawn (dolphie's pattern), so a slow broker slows the refresh, never the
-keyboard.
+All network I/O happens off the UI thread: the monitor's event receiver
+thread, and one poll round at a time in a thread worker whose result comes
+back as a message (the next round is armed only after that, dolphie's
+pattern, so rounds never overlap and a slow broker slows the refresh, never
+the keyboard). Views redraw from the state a few times a second; only the
+visible view does any work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.command import Hit, Hits, Provider
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
 from taskwatch.config import Settings
+from taskwatch.engine.query import TAB_LABELS, TABS, select_tasks, tab_counts
+from taskwatch.engine.schedules import beat_entries
 from taskwatch.monitor import Monitor
 from taskwatch.ui.css import css_path
-from taskwatch.ui.messages import Polled
+from taskwatch.ui.messages import Polled, TasksSelected
+from taskwatch.ui.screens.help import HelpScreen
+from taskwatch.ui.screens.task_detail import TaskDetail
+from taskwatch.ui.views.names import NamesTable
+from taskwatch.ui.views.queues import QueuesTable
+from taskwatch.ui.views.upcoming import UpcomingTable
 from taskwatch.ui.widgets.status_bar import StatusBar
+from taskwatch.ui.widgets.task_list import TaskList
 from taskwatch.ui.widgets.workers_table import WorkersTable
 
 if TYPE_CHECKING:
     from celery import Celery
+
+VIEWS = ("workers", "queues", "tasks", "names", "upcoming")
+VIEW_LABELS = {"workers": "Workers", "queues": "Queues", "tasks": "Tasks", "names": "Task names",
+               "upcoming": "Upcoming"}
+# Keys reserved for actions a later version wires (shown greyed until then).
+RESERVED_ACTIONS = {"revoke", "terminate", "retry", "trigger", "pause"}
+VIEW_ACTIONS = {"view", "task_tab", "filter", "clear_filter", "refresh"} | RESERVED_ACTIONS
+
+
+class TaskwatchCommands(Provider):
+    """``:`` — the command palette: views, filter, refresh."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, TaskwatchApp)
+        matcher = self.matcher(query)
+        commands = [(f"Go to {VIEW_LABELS[v]}", lambda v=v: app.action_view(v), f"view {v}") for v in VIEWS]
+        commands += [(f"Tasks: {TAB_LABELS[t]}", lambda t=t: app.show_task_tab(t), f"tasks tab {t}") for t in TABS]
+        commands += [
+            ("Filter…", app.action_filter, "substring filter on the current view"),
+            ("Refresh now", app.action_refresh, "ask workers and broker again"),
+            ("Help: keys", app.action_help, "every key"),
+            ("Quit", app.action_quit, "leave taskwatch"),
+        ]
+        for title, callback, help_text in commands:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
 class TaskwatchApp(App[int]):
     CSS_PATH = css_path()
     TITLE = "taskwatch"
     SUB_TITLE = __version__
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = {TaskwatchCommands}
+    COMMAND_PALETTE_BINDING = "colon"
 
     BINDINGS = [
+        Binding("1", "view('workers')", "Workers", show=False, id="view.workers"),
+        Binding("2", "view('queues')", "Queues", show=False, id="view.queues"),
+        Binding("3", "view('tasks')", "Tasks", show=False, id="view.tasks"),
+        Binding("4", "view('names')", "Names", show=False, id="view.names"),
+        Binding("5", "view('upcoming')", "Upcoming", show=False, id="view.upcoming"),
+        Binding("left_square_bracket", "task_tab(-1)", "Prev tab", key_display="[", id="tasks.prev-tab"),
+        Binding("right_square_bracket", "task_tab(1)", "Next tab", key_display="]", id="tasks.next-tab"),
+        Binding("slash", "filter", "Filter", key_display="/", id="filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="filter.clear"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("r", "refresh", "Refresh", show=False, id="refresh"),
+        Binding("x", "revoke", "Revoke", id="revoke", tooltip="Revoke the selected task (not yet)"),
+        Binding("X", "terminate", "Terminate", show=False, id="terminate"),
+        Binding("R", "retry", "Retry", id="retry", tooltip="Retry the failed task (not yet)"),
+        Binding("t", "trigger", "Run now", show=False, id="trigger"),
+        Binding("p", "pause", "Pause", show=False, id="pause"),
         Binding("q", "quit", "Quit", id="quit"),
         # k9s/htop users press Ctrl-C to leave; Textual maps it to copy.
         Binding("ctrl+c", "quit", "Quit", id="quit-ctrl-c", show=False, priority=True),
-        Binding("r", "refresh", "Refresh now", id="refresh"),
     ]
 
     REDRAW_INTERVAL = 0.5  # seconds between redraws from the engine's state
+    SELECT_INTERVAL = 1.0  # at most this often the tasks list is re-selected while data flows
 
-    def __init__(self, settings: Settings, celery_app: Celery | None = None, *, monitor: Monitor | None = None) -> None:
+    def __init__(self, settings: Settings, celery_app: Celery | None = None, *,
+                 monitor: Monitor | None = None, poll: bool = True) -> None:
         super().__init__()
         assert settings.broker_url, "the CLI checks that a broker is configured"
         self.settings = settings
         self.monitor = monitor or Monitor(settings, celery_app)
+        self._poll_enabled = poll
         self._next_poll = None
         self._broker_error: str | None = None
         self._drawn_version = -1
+        self.view = "workers"
+        self.task_tab = "all"
+        self.needle = ""
+        self._selected_version = -1
+        self._selected_key: tuple[str, str] | None = None
+        self._selected_at = 0.0
+        self._selecting = False
+        self._accept_tabs = False  # Tabs announce their first tab while mounting: ignore that
 
+    # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield StatusBar(
-            self.settings.broker_url or "",
-            self.settings.profile,
-            self.settings.read_only,
-            id="status",
-        )
-        yield WorkersTable(id="workers")
-        yield Static("Asking the workers… (ping)", id="empty")
-        yield Footer()
+        yield StatusBar(self.settings.broker_url or "", self.settings.profile, self.settings.read_only,
+                        id="status")
+        yield Tabs(*(Tab(f"{i} {VIEW_LABELS[v]}", id=f"tab-{v}") for i, v in enumerate(VIEWS, 1)),
+                   id="views")
+        with ContentSwitcher(initial="workers", id="switcher"):
+            with Vertical(id="workers"):
+                yield WorkersTable(id="workers-table")
+                yield Static("Asking the workers… (ping)", id="empty")
+            yield QueuesTable(id="queues")
+            with Vertical(id="tasks"):
+                yield Tabs(*(Tab(TAB_LABELS[t], id=f"task-tab-{t}") for t in TABS), id="task-tabs")
+                yield Static(id="task-header")
+                yield TaskList(self.monitor.state, id="task-list")
+            yield NamesTable(id="names")
+            yield UpcomingTable(id="upcoming")
+        yield Input(placeholder="filter: name, id, args, exception… (Enter keeps, Esc clears)", id="filter")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         loop = asyncio.get_running_loop()
@@ -73,10 +149,18 @@ class TaskwatchApp(App[int]):
                 loop.add_signal_handler(signum, self.exit)
             except (NotImplementedError, RuntimeError, ValueError):  # not main thread / platform
                 pass
+        self.query_one("#filter", Input).display = False
+        self.query_one("#task-tabs", Tabs).active = "task-tab-all"
         self.query_one(WorkersTable).focus()
         self.monitor.start()  # the event receiver thread
-        self.poll_workers()
+        if self._poll_enabled:
+            self.poll_workers()
         self.set_interval(self.REDRAW_INTERVAL, self._redraw)
+        self._redraw(force=True)
+        self.call_after_refresh(self._set_accept_tabs)
+
+    def _set_accept_tabs(self) -> None:
+        self._accept_tabs = True
 
     # -- polling ------------------------------------------------------------
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
@@ -90,41 +174,205 @@ class TaskwatchApp(App[int]):
         self._redraw(force=True)
         self._arm_next_poll()
 
-    def _redraw(self, force: bool = False) -> None:
-        """Draw from the engine's state, at most a few times a second."""
-        state = self.monitor.state
-        self.query_one(StatusBar).show(
-            state, broker_error=self._broker_error, events_connected=self.monitor.events_connected
-        )
-        if not force and state.version == self._drawn_version:
-            return
-        self._drawn_version = state.version
-        self.query_one(WorkersTable).show(state)
-        empty = self.query_one("#empty", Static)
-        if state.workers:
-            empty.display = False
-        else:
-            empty.display = True
-            empty.update(
-                "No worker answered ping. Are workers running against this broker?"
-                if not self._broker_error
-                else "The broker does not answer; retrying."
-            )
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "inspect" and event.state == WorkerState.ERROR:
             self._arm_next_poll()  # a bug in a poll must not stop polling
+        if event.worker.group == "select" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self._selecting = False
 
     def _arm_next_poll(self) -> None:
         if self._next_poll is not None:
             self._next_poll.stop()
         self._next_poll = self.set_timer(self.settings.refresh_interval, self.poll_workers)
 
-    # -- actions ------------------------------------------------------------
+    # -- drawing ------------------------------------------------------------
+    def _redraw(self, force: bool = False) -> None:
+        """Draw the visible view from the engine's state, a few times a second."""
+        if len(self.screen_stack) > 1 and not force:
+            return  # a detail or modal covers the views; polling goes on
+        state = self.monitor.state
+        self.query_one(StatusBar).show(state, broker_error=self._broker_error,
+                                       events_connected=self.monitor.events_connected)
+        changed = state.version != self._drawn_version
+        self._drawn_version = state.version
+        if self.view == "tasks":
+            self._maybe_select()
+            self.query_one(TaskList).refresh()  # ages and runtimes move on
+            return
+        if not (changed or force):
+            return
+        if self.view == "workers":
+            self.query_one(WorkersTable).show(state, self.needle)
+            empty = self.query_one("#empty", Static)
+            empty.display = not state.workers
+            if not state.workers:
+                empty.update("The broker does not answer; retrying." if self._broker_error
+                             else "No worker answered yet. Are workers running against this broker?")
+        elif self.view == "queues":
+            self.query_one(QueuesTable).show(state, self.needle)
+        elif self.view == "names":
+            self.query_one(NamesTable).show(state, self.needle)
+        elif self.view == "upcoming":
+            self.query_one(UpcomingTable).show(beat_entries(self.monitor.inspector.app.conf, time.time()),
+                                               self.needle)
+
+    def _maybe_select(self, force: bool = False) -> None:
+        key = (self.task_tab, self.needle)
+        state = self.monitor.state
+        fresh = key == self._selected_key and state.version == self._selected_version
+        throttled = time.monotonic() - self._selected_at < self.SELECT_INTERVAL
+        if self._selecting or (fresh and not force) or (throttled and key == self._selected_key and not force):
+            return
+        self._selecting = True
+        self._selected_at = time.monotonic()
+        self._select_tasks(self.task_tab, self.needle, state.version)
+
+    @work(thread=True, exclusive=True, group="select", exit_on_error=False)
+    def _select_tasks(self, tab: str, needle: str, version: int) -> None:
+        state = self.monitor.state
+        ids = select_tasks(state, tab, needle)
+        counts = tab_counts(state) if not needle else None
+        self.post_message(TasksSelected(tab, needle, version, ids, counts))
+
+    @on(TasksSelected)
+    def _tasks_selected(self, message: TasksSelected) -> None:
+        self._selecting = False
+        self._selected_key = (message.tab, message.needle)
+        self._selected_version = message.version
+        if (message.tab, message.needle) != (self.task_tab, self.needle):
+            self._maybe_select(force=True)  # the user moved on meanwhile
+            return
+        task_list = self.query_one(TaskList)
+        task_list.set_ids(message.ids)
+        self.query_one("#task-header", Static).update(task_list.header())
+        if message.counts is not None:
+            tabs = self.query_one("#task-tabs", Tabs)
+            for tab in TABS:
+                tabs.query_one(f"#task-tab-{tab}", Tab).label = f"{TAB_LABELS[tab]} {message.counts[tab]:,}"
+
+    # -- views --------------------------------------------------------------
+    def action_view(self, view: str) -> None:
+        self.view = view
+        self.query_one("#switcher", ContentSwitcher).current = view
+        self.query_one("#views", Tabs).active = f"tab-{view}"
+        focus = {"workers": WorkersTable, "tasks": TaskList}.get(view)
+        self.query_one(focus).focus() if focus else self.query_one(f"#{view}").focus()
+        self.refresh_bindings()
+        self._redraw(force=True)
+        if view == "tasks":
+            self._maybe_select(force=True)
+
+    @on(Tabs.TabActivated, "#views")
+    def _view_tab(self, event: Tabs.TabActivated) -> None:
+        if not self._accept_tabs:
+            return
+        view = event.tab.id.removeprefix("tab-") if event.tab.id else "workers"
+        if view != self.view:
+            self.action_view(view)
+
+    @on(Tabs.TabActivated, "#task-tabs")
+    def _task_tab_clicked(self, event: Tabs.TabActivated) -> None:
+        if not self._accept_tabs:
+            return
+        tab = event.tab.id.removeprefix("task-tab-") if event.tab.id else "all"
+        if tab != self.task_tab:
+            self.show_task_tab(tab)
+
+    def show_task_tab(self, tab: str) -> None:
+        if self.view != "tasks":
+            self.action_view("tasks")
+        self.task_tab = tab
+        self.query_one("#task-tabs", Tabs).active = f"task-tab-{tab}"
+        self._maybe_select(force=True)
+
+    def action_task_tab(self, step: int) -> None:
+        index = (TABS.index(self.task_tab) + step) % len(TABS)
+        self.show_task_tab(TABS[index])
+
+    @on(TaskList.Opened)
+    def _open_task(self, message: TaskList.Opened) -> None:
+        self.push_screen(TaskDetail(self.monitor.state, message.task_id))
+
+    # -- filter -------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.needle
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.needle = event.value
+        self._redraw(force=True)
+        if self.view == "tasks":
+            self._maybe_select(force=True)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = bool(self.needle)
+        self._focus_view()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not self.needle and not box.display:
+            return
+        box.value = ""
+        self.needle = ""
+        box.display = False
+        self._focus_view()
+        self._redraw(force=True)
+        if self.view == "tasks":
+            self._maybe_select(force=True)
+
+    def _focus_view(self) -> None:
+        focus = {"workers": "#workers-table", "tasks": "#task-list"}.get(self.view, f"#{self.view}")
+        self.query_one(focus).focus()
+
+    # -- keys that apply or not ---------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if len(self.screen_stack) > 1 and action in VIEW_ACTIONS:
+            return False  # a detail or modal screen is on top: these are about the views
+        if action in RESERVED_ACTIONS:
+            return None  # shown, greyed: wired by a later version
+        if action == "task_tab":
+            return self.view == "tasks"  # hidden elsewhere
+        if action == "clear_filter":
+            return bool(self.needle) or self.query_one("#filter", Input).display
+        return True
+
+    def action_help(self) -> None:
+        groups: list[tuple[str, list[tuple[str, str, bool]]]] = []
+        sources = [("Everywhere", self.BINDINGS, self),
+                   ("Lists (workers, queues, tasks…)", TaskList.BINDINGS, None),
+                   ("Task detail", TaskDetail.BINDINGS, None)]
+        for title, bindings, owner in sources:
+            rows = []
+            for binding in bindings:
+                if not isinstance(binding, Binding) or binding.id == "quit-ctrl-c":
+                    continue
+                keys = binding.key_display or binding.key
+                enabled = True
+                if owner is not None:
+                    action = binding.action.split("(", 1)[0]
+                    enabled = action not in RESERVED_ACTIONS
+                description = binding.description + ("  (coming)" if not enabled else "")
+                rows.append((keys.replace(",", " "), description, enabled))
+            groups.append((title, rows))
+        groups[0][1].append((":", "Command palette", True))
+        groups[0][1].append(("ctrl+c", "Quit", True))
+        self.push_screen(HelpScreen(groups))
+
     def action_refresh(self) -> None:
         if self._next_poll is not None:
             self._next_poll.stop()
         self.poll_workers()
+
+    def action_revoke(self) -> None: ...  # reserved: see check_action
+    def action_terminate(self) -> None: ...
+    def action_retry(self) -> None: ...
+    def action_trigger(self) -> None: ...
+    def action_pause(self) -> None: ...
 
     async def action_quit(self) -> None:
         self.exit(0)

@@ -13,3 +13,16 @@ class Polled(Message):
     def __init__(self, report: PollReport) -> None:
         super().__init__()
         self.report = report
+
+
+class TasksSelected(Message):
+    """The task ids for a tab and filter, selected off the UI thread."""
+
+    def __init__(self, tab: str, needle: str, version: int, ids: list[str],
+                 counts: dict[str, int] | None) -> None:
+        super().__init__()
+        self.tab = tab
+        self.needle = needle
+        self.version = version
+        self.ids = ids
+        self.counts = counts

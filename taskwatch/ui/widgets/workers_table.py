@@ -79,12 +79,18 @@ class WorkersTable(DataTable):
             if self._last is not None:
                 self.show(self._last)
 
-    def show(self, state: ClusterState) -> None:
+    def show(self, state: ClusterState, needle: str = "") -> None:
         """Bring the rows in line with ``state``: add, update changed cells, re-sort."""
         self._last = state
         now = time.time()
         with state.lock:
             workers = list(state.workers.values())
+        if needle:
+            workers = [w for w in workers if needle.lower() in w.hostname.lower()
+                       or any(needle.lower() in q.lower() for q in w.queues)]
+            for gone in [h for h in self._shown if h not in {w.hostname for w in workers}]:
+                self.remove_row(gone)
+                del self._shown[gone]
         order = [w.hostname for w in sorted(workers, key=lambda w: (not w.online(now), w.hostname))]
         with self.app.batch_update():
             for worker in workers:

@@ -1,0 +1,100 @@
+"""Selecting and ordering what the views show: plain functions over the state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from taskwatch.engine.state import (
+    FAILURE,
+    FINAL,
+    RECEIVED,
+    REJECTED,
+    RETRY,
+    REVOKED,
+    SENT,
+    STARTED,
+    SUCCESS,
+    ClusterState,
+    Task,
+)
+
+# Task view tabs, in order. Each is (id, label, predicate).
+TABS = ("active", "reserved", "scheduled", "failed", "succeeded", "all")
+TAB_LABELS = {
+    "active": "Active", "reserved": "Reserved", "scheduled": "Scheduled",
+    "failed": "Failed", "succeeded": "Succeeded", "all": "All",
+}
+
+
+def in_tab(task: Task, tab: str) -> bool:
+    state = task.state
+    if tab == "all":
+        return True
+    if tab == "active":
+        return state is STARTED
+    if tab == "reserved":
+        return (state is RECEIVED or state is SENT or state is RETRY) and not task.eta
+    if tab == "scheduled":
+        return state not in FINAL and state is not STARTED and bool(task.eta)
+    if tab == "failed":
+        return state is FAILURE or state is REVOKED or state is REJECTED
+    if tab == "succeeded":
+        return state is SUCCESS
+    raise ValueError(tab)
+
+
+def matches(task: Task, needle: str) -> bool:
+    """Case-insensitive substring over name, id, worker, args, kwargs, exception."""
+    for value in (task.name, task.uuid, task.worker, task.args, task.kwargs, task.exception, task.queue):
+        if value is not None and needle in value.lower():
+            return True
+    return False
+
+
+def select_tasks(state: ClusterState, tab: str = "all", needle: str = "", limit: int | None = None) -> list[str]:
+    """Ids of the tasks in ``tab`` matching ``needle``, newest first.
+
+    "Newest" is first seen: the state's dict keeps that order, so no sort
+    is needed however many tasks there are.
+    """
+    needle = needle.lower()
+    with state.lock:
+        tasks = list(state.tasks.values())
+    out: list[str] = []
+    for task in reversed(tasks):
+        if in_tab(task, tab) and (not needle or matches(task, needle)):
+            out.append(task.uuid)
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def tab_counts(state: ClusterState, tasks: Iterable[Task] | None = None) -> dict[str, int]:
+    counts = dict.fromkeys(TABS, 0)
+    with state.lock:
+        items = list(state.tasks.values()) if tasks is None else list(tasks)
+    for task in items:
+        counts["all"] += 1
+        for tab in TABS[:-1]:
+            if in_tab(task, tab):
+                counts[tab] += 1
+    return counts
+
+
+def timeline(task: Task) -> list[tuple[float, str]]:
+    """When what happened to the task, oldest first (from its timestamps)."""
+    points = [
+        (task.sent, "sent"), (task.received, "received"), (task.started, "started"),
+        (task.finished, task.state.lower() if task.state in FINAL else "finished"),
+    ]
+    return sorted((ts, what) for ts, what in points if ts is not None)
+
+
+def elapsed(task: Task, now: float | None = None) -> float | None:
+    """Runtime when finished, runtime so far when running."""
+    if task.runtime is not None:
+        return task.runtime
+    if task.started is not None and task.state is STARTED:
+        return max(0.0, (time.time() if now is None else now) - task.started)
+    return None

@@ -1,0 +1,147 @@
+"""A task's detail: everything known about it, traceback scrollable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from taskwatch.engine.query import elapsed, timeline
+from taskwatch.engine.state import ClusterState, Task
+from taskwatch.ui.widgets.task_list import STATE_STYLES, duration
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def render_task(task: Task, state: ClusterState) -> Text:
+    """The detail as one Text: every untrusted value appended as data."""
+    text = Text()
+
+    def field(label: str, value: str | None, style: str = "") -> None:
+        text.append(f"{label:<11}", style="bold")
+        text.append(value if value not in (None, "") else "-", style=style)
+        text.append("\n")
+
+    field("Task", task.name or "?", "bold")
+    field("ID", task.uuid)
+    field("State", task.state + ("  (recovered after a gap in events)" if task.recovered else ""),
+          STATE_STYLES.get(task.state, ""))
+    field("Worker", task.worker)
+    field("Queue", task.queue)
+    field("Retries", str(task.retries))
+    if task.eta:
+        field("ETA", task.eta, "yellow")
+    if task.expires:
+        field("Expires", task.expires)
+    field("Runtime", duration(elapsed(task)))
+    text.append("\n")
+    exactness = ("exact values, from the worker or the result backend" if task.exact_args
+                 else "the worker's repr: long values are cut")
+    text.append("Arguments ", style="bold")
+    text.append(f"({exactness})\n", style="dim")
+    field("  args", task.args)
+    field("  kwargs", task.kwargs)
+    if task.result is not None:
+        field("Result", task.result)
+    if task.exception:
+        field("Exception", task.exception, "bold red")
+    text.append("\nTimeline\n", style="bold")
+    for ts, what in timeline(task):
+        text.append(f"  {_when(ts)}  {what}\n")
+    text.append("\nFamily\n", style="bold")
+    field("  parent", task.parent_id)
+    field("  root", task.root_id)
+    children = task.children or []
+    field("  children", ", ".join(children[:20]) + (f" … (+{len(children) - 20})" if len(children) > 20 else ""))
+    if task.traceback:
+        text.append("\nTraceback\n", style="bold")
+        text.append(task.traceback, style="red")
+        text.append("\n")
+    return text
+
+
+class TaskDetail(Screen[None]):
+    """Esc goes back to the list, where the cursor still is on this task."""
+
+    BINDINGS = [
+        Binding("escape,q", "back", "Back", id="detail.back"),
+        Binding("j,down", "scroll(1)", "Down", show=False, id="detail.down"),
+        Binding("k,up", "scroll(-1)", "Up", show=False, id="detail.up"),
+        Binding("pagedown,space", "page(1)", "Page down", show=False, id="detail.page-down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="detail.page-up"),
+        Binding("g,home", "top", "Top", show=False, id="detail.top"),
+        Binding("G,end", "bottom", "Bottom", show=False, id="detail.bottom"),
+        Binding("P", "parent", "Parent", id="detail.parent"),
+        Binding("C", "child", "First child", id="detail.child"),
+    ]
+
+    def __init__(self, state: ClusterState, task_id: str) -> None:
+        super().__init__()
+        self.state = state
+        self.task_id = task_id
+
+    @property
+    def task(self) -> Task | None:
+        return self.state.tasks.get(self.task_id)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail-scroll"):
+            yield Static(id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_body()
+        self.set_interval(1.0, self.refresh_body)
+
+    def refresh_body(self) -> None:
+        task = self.task
+        body = self.query_one("#detail-body", Static)
+        if task is None:
+            body.update(Text(f"Task {self.task_id} is no longer in memory (evicted).", style="dim"))
+            return
+        with self.state.lock:
+            body.update(render_task(task, self.state))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        task = self.task
+        if action == "parent":
+            return bool(task and task.parent_id and task.parent_id in self.state.tasks) or None
+        if action == "child":
+            return bool(task and task.children and task.children[0] in self.state.tasks) or None
+        return True
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def _scroller(self) -> VerticalScroll:
+        return self.query_one("#detail-scroll", VerticalScroll)
+
+    def action_scroll(self, delta: int) -> None:
+        self._scroller().scroll_relative(y=delta, animate=False)
+
+    def action_page(self, direction: int) -> None:
+        scroller = self._scroller()
+        scroller.scroll_relative(y=direction * max(scroller.size.height - 1, 1), animate=False)
+
+    def action_top(self) -> None:
+        self._scroller().scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        self._scroller().scroll_end(animate=False)
+
+    def action_parent(self) -> None:
+        task = self.task
+        if task and task.parent_id:
+            self.app.push_screen(TaskDetail(self.state, task.parent_id))
+
+    def action_child(self) -> None:
+        task = self.task
+        if task and task.children:
+            self.app.push_screen(TaskDetail(self.state, task.children[0]))

@@ -1,0 +1,208 @@
+"""The tasks list: the Line API over any number of tasks (toolong's model).
+
+The widget holds only a list of task ids (newest first, already filtered in
+a background worker) and renders the visible rows on demand from the
+engine's state. 100,000 tasks cost the same to draw as 100.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from taskwatch.engine.query import elapsed
+from taskwatch.engine.state import ClusterState, Task
+
+STATE_STYLES = {
+    "SUCCESS": "green", "FAILURE": "bold red", "RETRY": "yellow", "REVOKED": "magenta",
+    "REJECTED": "magenta", "STARTED": "bold cyan", "RECEIVED": "", "SENT": "dim", "PENDING": "dim",
+}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def age(ts: float | None, now: float) -> str:
+    return "-" if ts is None else duration(max(0.0, now - ts)).replace("ms", "ms")
+
+
+# (key, title, width or 0 for flexible, minimum terminal width to show it)
+COLUMNS = (
+    ("state", "State", 8, 0),
+    ("name", "Task", 0, 0),
+    ("worker", "Worker", 16, 100),
+    ("when", "Age", 6, 0),
+    ("time", "Runtime", 7, 72),
+    ("retries", "Try", 3, 90),
+    ("args", "Args", 0, 60),
+)
+
+
+class TaskList(ScrollView, can_focus=True):
+    """Rows of tasks by id; cursor kept on the same task across updates."""
+
+    DEFAULT_CSS = """
+    TaskList { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("j,down", "cursor(1)", "Down", show=False, id="task-list.down"),
+        Binding("k,up", "cursor(-1)", "Up", show=False, id="task-list.up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="task-list.page-down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="task-list.page-up"),
+        Binding("g,home", "jump(0)", "Top", show=False, id="task-list.top"),
+        Binding("G,end", "jump(-1)", "Bottom", show=False, id="task-list.bottom"),
+        Binding("enter", "open", "Detail", id="task-list.open"),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    class Opened(Message):
+        def __init__(self, task_id: str) -> None:
+            super().__init__()
+            self.task_id = task_id
+
+    def __init__(self, state: ClusterState, *, clock: Callable[[], float] = time.time, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+        self.clock = clock
+        self.ids: list[str] = []
+        self._selected: str | None = None
+
+    # -- data -----------------------------------------------------------------
+    def set_ids(self, ids: list[str]) -> None:
+        """New rows; the cursor follows the task it was on when it still shows."""
+        selected = self._selected
+        self.ids = ids
+        self.virtual_size = Size(self.size.width, len(ids))
+        if selected is not None:
+            try:
+                index = ids.index(selected) if len(ids) < 200_000 else -1
+            except ValueError:
+                index = -1
+            if index >= 0:
+                self.cursor = index
+            else:
+                self.cursor = min(self.cursor, max(len(ids) - 1, 0))
+        else:
+            self.cursor = 0
+        self.refresh()
+
+    @property
+    def selected(self) -> str | None:
+        return self.ids[self.cursor] if 0 <= self.cursor < len(self.ids) else None
+
+    def watch_cursor(self, value: int) -> None:
+        self._selected = self.ids[value] if 0 <= value < len(self.ids) else None
+        height = max(self.scrollable_content_region.height, 1)
+        if value < self.scroll_y:
+            self.scroll_to(y=value, animate=False)
+        elif value >= self.scroll_y + height:
+            self.scroll_to(y=value - height + 1, animate=False)
+        self.refresh()
+
+    # -- actions --------------------------------------------------------------
+    def action_cursor(self, delta: int) -> None:
+        if self.ids:
+            self.cursor = max(0, min(len(self.ids) - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(self.scrollable_content_region.height - 1, 1))
+
+    def action_jump(self, where: int) -> None:
+        if self.ids:
+            self.cursor = 0 if where == 0 else len(self.ids) - 1
+
+    def action_open(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.Opened(self.selected))
+
+    # -- rendering ------------------------------------------------------------
+    def visible_columns(self) -> list[tuple[str, str, int]]:
+        width = self.size.width or 80
+        return [(key, title, w) for key, title, w, minimum in COLUMNS if width >= minimum]
+
+    def widths(self) -> dict[str, int]:
+        columns = self.visible_columns()
+        width = max(self.size.width - 1, 20)
+        fixed = sum(w + 1 for _, _, w in columns if w)
+        flexible = [key for key, _, w in columns if not w]
+        spare = max(width - fixed - len(flexible), 10)
+        out = {key: w for key, _, w in columns if w}
+        if len(flexible) == 2:  # name gets 40%, args the rest
+            out["name"] = max(spare * 2 // 5, 12)
+            out["args"] = max(spare - out["name"], 8)
+        elif flexible:
+            out[flexible[0]] = spare
+        return out
+
+    def header(self) -> Text:
+        widths = self.widths()
+        text = Text(no_wrap=True, style="bold")
+        for key, title, _ in self.visible_columns():
+            text.append(title.ljust(widths[key] + 1)[: widths[key] + 1])
+        return text
+
+    def render_row(self, task: Task, now: float, widths: dict[str, int]) -> Text:
+        cells = {
+            "state": Text(task.state, style=STATE_STYLES.get(task.state, "")),
+            "name": Text(task.name or "?"),
+            "worker": Text(task.worker or "-", style="dim"),
+            "when": Text(age(task.received or task.sent or task.state_ts or None, now), style="dim"),
+            "time": Text(duration(elapsed(task, now))),
+            "retries": Text(str(task.retries) if task.retries else ""),
+            "args": Text(task.exception if task.state == "FAILURE" and task.exception else (task.args or ""),
+                         style="red" if task.state == "FAILURE" else "dim"),
+        }
+        if task.eta and task.state not in ("SUCCESS", "FAILURE", "STARTED"):
+            cells["when"] = Text("eta", style="yellow")
+        line = Text(no_wrap=True)
+        for key, _, _ in self.visible_columns():
+            cell = cells[key]
+            cell.truncate(widths[key], overflow="ellipsis", pad=True)
+            line.append_text(cell)
+            line.append(" ")
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.size.width
+        if index >= len(self.ids):
+            return Strip.blank(width, self.rich_style)
+        task = self.state.tasks.get(self.ids[index])
+        if task is None:  # evicted since the list was made
+            text = Text("(evicted)", style="dim")
+        else:
+            text = self.render_row(task, self.clock(), self.widths())
+        if task is not None and task.recovered:
+            text.stylize("italic")
+        if index == self.cursor:
+            text.stylize(self.get_component_rich_style("task-list--cursor") if self.has_focus
+                         else Style(reverse=True, dim=True))
+        segments = list(text.render(self.app.console))
+        strip = Strip(segments).adjust_cell_length(width, self.rich_style)
+        return strip.apply_style(self.rich_style) if segments else strip
+
+    COMPONENT_CLASSES = {"task-list--cursor"}
+    DEFAULT_CSS += """
+    TaskList > .task-list--cursor { background: $accent; color: $text; text-style: bold; }
+    """
+
