@@ -139,7 +139,9 @@ class Monitor:
             missing = not self.state.workers or any(w.pool is None for w in self.state.workers.values())
         details = missing or self._rounds % DETAILS_EVERY == 0
         self._rounds += 1
-        workers = self.inspector.poll_workers(expect if self.events_connected else (), details=details)
+        workers = self.inspector.poll_workers(
+            expect if self.events_connected else (), details=details, on_pong=self.state.apply_pong,
+        )
         report.workers = workers
         if workers.broker_error:
             report.errors.append(workers.broker_error)
@@ -170,7 +172,7 @@ class Monitor:
             with self.state.lock:
                 for worker in self.state.workers.values():
                     self.known_queues.update(worker.queues)
-            if self._rounds % DETAILS_EVERY == 1 and hasattr(probe, "discover"):
+            if self._rounds % DETAILS_EVERY == 1 and probe.can_discover:
                 try:
                     self.known_queues.update(probe.discover())
                 except SourceError as exc:

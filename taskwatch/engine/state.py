@@ -546,6 +546,18 @@ class ClusterState:
             return new
 
     # -- inspect ping/stats -------------------------------------------------
+    def apply_pong(self, hostname: str, at: float) -> None:
+        """One ping answer, as it arrives (the round's other replies may still come)."""
+        host = clean(hostname, 200, single_line=True)
+        with self.lock:
+            worker = self.workers.get(host)
+            if worker is None:
+                worker = self.workers[host] = WorkerInfo(host)
+            worker.last_ping = at
+            if worker.offline_at is not None and worker.offline_at < at:
+                worker.offline_at = None
+            self.version += 1
+
     def apply_worker_poll(self, poll: Any) -> None:
         """Merge an inspect round (``WorkerPoll``): ping, stats, queues."""
         if poll.broker_error is not None:

@@ -120,7 +120,7 @@ def decode_message(raw: bytes | str, *, queue: str | None = None) -> PeekedMessa
     message = PeekedMessage(queue=_field(queue))
     try:
         _decode_into(message, raw)
-    except (ValueError, TypeError, RecursionError, MemoryError, OverflowError) as exc:
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         # Belt and braces: every known failure is handled where it happens.
         message.error = _field(f"cannot decode message: {type(exc).__name__}: {exc}")
     return message

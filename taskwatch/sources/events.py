@@ -103,7 +103,9 @@ class _Receiver(threading.Thread):
         self.sink = sink
         self.status = ReceiverStatus()
         self._stop_event = threading.Event()
-        self.batch_max = 5000
+        # Events per hand-over: small enough that the engine's lock is never
+        # held for long (the UI reads under it), big enough to amortise.
+        self.batch_max = 500
         # Pause before reconnecting after a drop, so a server that keeps
         # cutting us off is not hammered.
         self.reconnect_delay = 0.1

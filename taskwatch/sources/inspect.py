@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -107,23 +107,31 @@ class Inspector:
         ) or []
 
     # -- calls --------------------------------------------------------------
-    def poll_workers(self, expect: Sequence[str] = (), *, details: bool = True) -> WorkerPoll:
+    def poll_workers(self, expect: Sequence[str] = (), *, details: bool = True,
+                     on_pong: Callable[[str, float], None] | None = None) -> WorkerPoll:
         """Ping, then ask the workers that answered for stats and queues.
 
         ``expect``: workers known to be alive (from heartbeats). When given,
         the ping returns as soon as that many have answered instead of
         waiting out the timeout; workers beyond them are found by their
         heartbeats. ``details=False`` skips stats and queues (they change
-        rarely; callers ask every few rounds).
+        rarely; callers ask every few rounds). ``on_pong(hostname, at)`` is
+        called as each answer arrives, before the timeout is over, so a
+        screen can show workers as they answer.
         """
         poll = WorkerPoll(started_at=time.time())
         t0 = time.monotonic()
         with self._lock:
             try:
                 conn = self._connection()
+                def callback(reply: dict[str, Any]) -> None:
+                    if on_pong is not None and isinstance(reply, dict):
+                        for host in reply:
+                            on_pong(host, poll.started_at)
+
                 replies = self.app.control.broadcast(
                     "ping", reply=True, timeout=self.timeout, connection=conn,
-                    limit=len(expect) or None,
+                    limit=len(expect) or None, callback=callback,
                 ) or []
                 for reply in replies:
                     for host, answer in reply.items():

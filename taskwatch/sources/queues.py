@@ -8,7 +8,10 @@ Three probes answer the same questions (:class:`QueueProbe`):
   - a queue is a list named after it; priorities other than 0 live in extra
     lists ``<queue><sep><step>`` (``sep`` is ``"\\x06\\x16"``, steps
     ``0, 3, 6, 9`` by default). Messages are ``LPUSH``ed and consumed with
-    ``BRPOP`` (``RPOP`` for ``basic_get``), so the next one out is at index -1.
+    ``BRPOP`` (``RPOP`` for ``basic_get``), so the next one out is at index -1;
+    kombu puts a message back (``_do_restore_message``) with ``RPUSH``, at the
+    front. An empty list does not exist in Redis: an empty queue and an
+    unknown name both read as 0.
   - messages a worker has taken but not acknowledged (prefetched, and every
     ETA/countdown task until it runs) are not in the lists: they sit in the
     hash ``unacked`` (delivery tag -> JSON ``[message, exchange, routing_key]``).
@@ -141,6 +144,7 @@ class QueueProbe(Protocol):
 
 # -- which queues are Celery's plumbing --------------------------------------
 
+_DELAYED = re.compile(r"(?:\A|_)celery_delayed_\d+\Z")
 _BCAST = re.compile(r"bcast\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
@@ -155,8 +159,9 @@ def is_internal_queue(name: str, exchange: str = "") -> bool:
     * events: exchange ``celeryev``, receiver queues ``celeryev.<uuid>``
       (``celery/events/receiver.py``);
     * anonymous broadcast queues ``bcast.<uuid>`` (``kombu/common.py``);
-    * RabbitMQ quorum-queue delayed delivery ``celery_delayed_<n>``
-      (``celery/worker/consumer/delayed_delivery.py``): they hold ETA tasks
+    * RabbitMQ native delayed delivery for quorum queues,
+      ``[<prefix>_]celery_delayed_<level>``
+      (``kombu/transport/native_delayed_delivery.py``): they hold ETA tasks
       on their way back, not a queue anyone consumes.
     """
     if exchange.endswith(".pidbox") or exchange == "celeryev":
@@ -165,7 +170,7 @@ def is_internal_queue(name: str, exchange: str = "") -> bool:
         not name
         or name.endswith(".pidbox")
         or name.startswith("celeryev.")
-        or name.startswith("celery_delayed_")
+        or _DELAYED.search(name) is not None
         or _BCAST.match(name) is not None
     )
 
@@ -189,8 +194,8 @@ class _RedisTarget:
     port: int | None
     db: int
     username: str | None
-    password: str | None
-    ssl: dict[str, Any] | None
+    password: str | None = field(repr=False)
+    ssl: dict[str, Any] | None = field(repr=False)
     unix_socket: str | None = None
     sentinels: tuple[tuple[str, int], ...] = ()
 
@@ -349,7 +354,7 @@ class RedisQueueProbe:
     def _error(self, what: str, exc: BaseException) -> QueueProbeError:
         head = f"{what}: " if what else ""
         return QueueProbeError(
-            clean(f"{head}redis {mask_url(self.url)}: {describe(exc)}", 400, single_line=True)
+            clean(f"{head}{mask_url(self.url)}: {describe(exc)}", 400, single_line=True)
         )
 
     def _reset(self) -> None:
@@ -372,8 +377,13 @@ class RedisQueueProbe:
         return {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
+            # redis-py 8 retries 3 times with backoff by default (seconds for
+            # a refused connection): fail at once, _call() handles stale ones.
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 0,
+            # redis-py 8 speaks RESP3 (HELLO 3) by default, which Redis < 6
+            # refuses; RESP2 reads every broker kombu can use.
+            "protocol": 2,
         }
 
     def _connect(self) -> redis.Redis:
@@ -456,16 +466,17 @@ class RedisQueueProbe:
             for _, key in exchanges:
                 pipe.smembers(key)
             replies = pipe.execute(raise_on_error=False)
-        tables: dict[str, list[tuple[str, str, str]]] = {}
+        # Both sets of an exchange hold the same members: keep each binding once.
+        tables: dict[str, dict[tuple[str, str, str], None]] = {}
         for (exchange, _), members in zip(exchanges, replies, strict=True):
             if isinstance(members, Exception):
                 continue  # not a set: not kombu's
-            table = tables.setdefault(exchange, [])
+            table = tables.setdefault(exchange, {})
             for member in members:
                 binding = self._parse_binding(member)
-                if binding is not None and binding not in table:
-                    table.append(binding)
-        return tables
+                if binding is not None:
+                    table[binding] = None
+        return {exchange: list(table) for exchange, table in tables.items()}
 
     def _parse_binding(self, member: bytes) -> tuple[str, str, str] | None:
         # kombu: member = sep.join([routing_key, pattern, queue]); get_table splits on sep.
@@ -593,7 +604,7 @@ class RedisQueueProbe:
         1. no exchange (Celery's default for ``send_task(queue=...)``): the
            routing key is the queue;
         2. otherwise the exchange's binding table: a binding with a pattern is
-           a topic binding (``*`` one word, ``#`` any words, matched on the
+           a topic binding (``*`` one word, ``#`` any text, matched on the
            binding key, not the stored regex), one without is direct
            (routing key equal). A message routed to several queues counts
            for each, as kombu would restore a copy to each;
@@ -768,7 +779,7 @@ def _close_sentinel(sentinel: Any) -> None:
 
 
 def _parse_redis_url(url: str, ssl_options: Mapping[str, Any] | None) -> _RedisTarget:
-    from kombu.utils.url import parse_ssl_cert_reqs, url_to_parts
+    from kombu.utils.url import url_to_parts
 
     if not url or "://" not in url:
         raise BadURL(f"bad broker URL {mask_url(url)!r}: expected redis://host:port/db")
@@ -799,15 +810,19 @@ def _parse_redis_url(url: str, ssl_options: Mapping[str, Any] | None) -> _RedisT
         ssl = {"ssl": True}
         for key, value in {**query, **dict(ssl_options or {})}.items():
             if key == "ssl_cert_reqs" and isinstance(value, str):
-                value = parse_ssl_cert_reqs(value)
-                if value is None:
-                    import ssl as ssl_module
-
-                    value = ssl_module.CERT_NONE
+                if value not in _CERT_REQS:
+                    raise BadURL(
+                        f"bad broker URL {mask_url(url)!r}: ssl_cert_reqs must be one of "
+                        "required, optional, none"
+                    )
+                value = _CERT_REQS[value]
             elif key == "ssl_check_hostname" and isinstance(value, str):
                 value = value.lower() != "false"
             if key in _SSL_KEYS:
                 ssl[key] = value
+        if ssl.get("ssl_cert_reqs") in ("none", 0):  # ssl.CERT_NONE == 0
+            # Python refuses CERT_NONE with hostname checks on.
+            ssl.setdefault("ssl_check_hostname", False)
     return _RedisTarget(
         host=parts.hostname,
         port=parts.port,
@@ -819,6 +834,15 @@ def _parse_redis_url(url: str, ssl_options: Mapping[str, Any] | None) -> _RedisT
     )
 
 
+# kombu.utils.url.parse_ssl_cert_reqs's names, as redis-py's own strings.
+_CERT_REQS = {
+    "CERT_REQUIRED": "required",
+    "CERT_OPTIONAL": "optional",
+    "CERT_NONE": "none",
+    "required": "required",
+    "optional": "optional",
+    "none": "none",
+}
 _SSL_KEYS = frozenset(
     {
         "ssl_cert_reqs",
@@ -879,19 +903,40 @@ class AmqpQueueProbe:
         )
 
     def depths(self, names: Iterable[str]) -> list[QueueDepth]:
+        """One passive declare per queue, in order, on one connection.
+
+        A missing queue gives ``error="no such queue"`` and the next queue
+        still works. A connection that used to work and went stale (RabbitMQ
+        restarted) is reopened once at once; timeouts are not retried.
+        """
         wanted = list(dict.fromkeys(names))
         rows: list[QueueDepth] = []
         with self._lock:
             for index, name in enumerate(wanted):
-                try:
-                    conn = self._connection()
-                except QueueProbeError as exc:
-                    rows.extend(
-                        QueueDepth(name=n, source=self.source, error=str(exc))
-                        for n in wanted[index:]
-                    )
+                for attempt in (1, 2):
+                    reused = self._conn is not None
+                    try:
+                        conn = self._connection()
+                    except QueueProbeError as exc:
+                        return rows + [
+                            QueueDepth(name=n, source=self.source, error=str(exc))
+                            for n in wanted[index:]
+                        ]
+                    try:
+                        rows.append(self._declare(conn, name))
+                    except Exception as exc:  # noqa: BLE001 - the connection broke
+                        self._reset()
+                        if attempt == 1 and reused and not isinstance(exc, TimeoutError):
+                            continue
+                        error = f"{mask_url(self.url)}: {describe(exc)}"
+                        rows.append(
+                            QueueDepth(
+                                name=name,
+                                source=self.source,
+                                error=clean(error, 300, single_line=True),
+                            )
+                        )
                     break
-                rows.append(self._declare(conn, name))
         return rows
 
     def peek(self, queue: str, n: int = 10) -> list[PeekedMessage]:
@@ -914,7 +959,7 @@ class AmqpQueueProbe:
                 transport_options={"read_timeout": self.timeout, "write_timeout": self.timeout},
             )
             if conn.transport.driver_type != "amqp":
-                raise BadURL(f"broker {mask_url(self.url)} is not an AMQP URL")
+                raise QueueProbeError(f"broker {mask_url(self.url)} is not an AMQP URL")
             conn.ensure_connection(max_retries=0, timeout=self.timeout)
         except QueueProbeError:
             _release(conn)
@@ -936,32 +981,26 @@ class AmqpQueueProbe:
         _release(conn)
 
     def _declare(self, conn: Connection, name: str) -> QueueDepth:
+        """Passive declare on a fresh channel; channel errors (404, 405, ...)
+        become the row's error, connection errors propagate."""
         from amqp.exceptions import ChannelError, NotFound
 
         row = QueueDepth(name=name, source=self.source)
-        channel = None
+        channel = conn.channel()
         try:
-            channel = conn.channel()
             ok = channel.queue_declare(queue=name, passive=True)
         except NotFound:
             row.error = _NO_SUCH_QUEUE
         except ChannelError as exc:
             row.error = describe(exc)
-        except Exception as exc:  # noqa: BLE001 - a broken connection: report, reconnect next time
-            row.error = clean(
-                f"broker {mask_url(self.url)}: {describe(exc)}", 300, single_line=True
-            )
-            channel = None
-            self._reset()
         else:
             row.messages = int(ok.message_count)
             row.consumers = int(ok.consumer_count)
         finally:
-            if channel is not None:
-                try:
-                    channel.close()
-                except Exception:  # noqa: BLE001 - the channel may already be closed
-                    pass
+            try:
+                channel.close()
+            except Exception:  # noqa: BLE001 - the server may have closed it already
+                pass
         return row
 
 
@@ -1026,15 +1065,9 @@ class ManagementQueueProbe:
             raise BadURL(
                 f"bad RabbitMQ API URL {mask_url(api_url)!r}: expected http://user:password@host:15672"
             )
-        auth = (url.username, url.password) if url.username else None
-        base = url.copy_with(username=None, password=None)
-        self._client: httpx.Client = httpx.Client(
-            base_url=str(base).rstrip("/"),
-            auth=auth,
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            headers={"Accept": "application/json"},
-        )
+        self._auth = (url.username, url.password or "") if url.username else None
+        self._base = str(url.copy_with(username=None, password=None)).rstrip("/")
+        self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
     def discover(self) -> set[str]:
@@ -1073,8 +1106,24 @@ class ManagementQueueProbe:
         raise QueueProbeError(_NO_PEEK)
 
     def close(self) -> None:
+        """Drop the HTTP connection; the probe reconnects if used again."""
         with self._lock:
-            self._client.close()
+            client, self._client = self._client, None
+            if client is not None:
+                client.close()
+
+    def _http(self) -> httpx.Client:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self._base,
+                auth=self._auth,
+                timeout=httpx.Timeout(self.timeout),
+                follow_redirects=False,
+                headers={"Accept": "application/json"},
+            )
+        return self._client
 
     def _fetch(self) -> dict[str, dict[str, Any]]:
         import httpx
@@ -1085,7 +1134,7 @@ class ManagementQueueProbe:
         while page <= _MAX_PAGES:
             params = {"page": page, "page_size": _PAGE_SIZE, "columns": _COLUMNS}
             try:
-                response = self._client.get(path, params=params)
+                response = self._http().get(path, params=params)
             except httpx.HTTPError as exc:
                 raise self._error(describe(exc)) from None
             if response.status_code == 401:

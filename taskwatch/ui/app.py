@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Vertical
-from textual.widgets import ContentSwitcher, Footer, Input, Static, Tab, Tabs
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
@@ -36,6 +36,7 @@ from taskwatch.ui.views.names import NamesTable
 from taskwatch.ui.views.queues import QueuesTable
 from taskwatch.ui.views.upcoming import UpcomingTable
 from taskwatch.ui.widgets.status_bar import StatusBar
+from taskwatch.ui.widgets.tab_bar import TabBar
 from taskwatch.ui.widgets.task_list import TaskList
 from taskwatch.ui.widgets.workers_table import WorkersTable
 
@@ -101,7 +102,7 @@ class TaskwatchApp(App[int]):
     ]
 
     REDRAW_INTERVAL = 0.5  # seconds between redraws from the engine's state
-    SELECT_INTERVAL = 1.0  # at most this often the tasks list is re-selected while data flows
+    SELECT_INTERVAL = 2.0  # at most this often the tasks list is re-selected while data flows
 
     def __init__(self, settings: Settings, celery_app: Celery | None = None, *,
                  monitor: Monitor | None = None, poll: bool = True) -> None:
@@ -120,21 +121,20 @@ class TaskwatchApp(App[int]):
         self._selected_key: tuple[str, str] | None = None
         self._selected_at = 0.0
         self._selecting = False
-        self._accept_tabs = False  # Tabs announce their first tab while mounting: ignore that
+        self._task_header = ""
 
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar(self.settings.broker_url or "", self.settings.profile, self.settings.read_only,
                         id="status")
-        yield Tabs(*(Tab(f"{i} {VIEW_LABELS[v]}", id=f"tab-{v}") for i, v in enumerate(VIEWS, 1)),
-                   id="views")
+        yield TabBar([(v, f"{i} {VIEW_LABELS[v]}") for i, v in enumerate(VIEWS, 1)], "workers", id="views")
         with ContentSwitcher(initial="workers", id="switcher"):
             with Vertical(id="workers"):
                 yield WorkersTable(id="workers-table")
                 yield Static("Asking the workers… (ping)", id="empty")
             yield QueuesTable(id="queues")
             with Vertical(id="tasks"):
-                yield Tabs(*(Tab(TAB_LABELS[t], id=f"task-tab-{t}") for t in TABS), id="task-tabs")
+                yield TabBar([(t, TAB_LABELS[t]) for t in TABS], self.task_tab, id="task-tabs")
                 yield Static(id="task-header")
                 yield TaskList(self.monitor.state, id="task-list")
             yield NamesTable(id="names")
@@ -150,17 +150,12 @@ class TaskwatchApp(App[int]):
             except (NotImplementedError, RuntimeError, ValueError):  # not main thread / platform
                 pass
         self.query_one("#filter", Input).display = False
-        self.query_one("#task-tabs", Tabs).active = "task-tab-all"
         self.query_one(WorkersTable).focus()
         self.monitor.start()  # the event receiver thread
         if self._poll_enabled:
             self.poll_workers()
         self.set_interval(self.REDRAW_INTERVAL, self._redraw)
         self._redraw(force=True)
-        self.call_after_refresh(self._set_accept_tabs)
-
-    def _set_accept_tabs(self) -> None:
-        self._accept_tabs = True
 
     # -- polling ------------------------------------------------------------
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
@@ -188,8 +183,8 @@ class TaskwatchApp(App[int]):
     # -- drawing ------------------------------------------------------------
     def _redraw(self, force: bool = False) -> None:
         """Draw the visible view from the engine's state, a few times a second."""
-        if len(self.screen_stack) > 1 and not force:
-            return  # a detail or modal covers the views; polling goes on
+        if len(self.screen_stack) > 1:
+            return  # a detail or modal covers the views; polling goes on, drawing waits
         state = self.monitor.state
         self.query_one(StatusBar).show(state, broker_error=self._broker_error,
                                        events_connected=self.monitor.events_connected)
@@ -197,7 +192,7 @@ class TaskwatchApp(App[int]):
         self._drawn_version = state.version
         if self.view == "tasks":
             self._maybe_select()
-            self.query_one(TaskList).refresh()  # ages and runtimes move on
+            self.query_one(TaskList).refresh_changed()  # runtimes of running tasks move on
             return
         if not (changed or force):
             return
@@ -244,17 +239,18 @@ class TaskwatchApp(App[int]):
             return
         task_list = self.query_one(TaskList)
         task_list.set_ids(message.ids)
-        self.query_one("#task-header", Static).update(task_list.header())
+        header = task_list.header()
+        if header.plain != self._task_header:
+            self._task_header = header.plain
+            self.query_one("#task-header", Static).update(header)
         if message.counts is not None:
-            tabs = self.query_one("#task-tabs", Tabs)
-            for tab in TABS:
-                tabs.query_one(f"#task-tab-{tab}", Tab).label = f"{TAB_LABELS[tab]} {message.counts[tab]:,}"
+            self.query_one("#task-tabs", TabBar).set_extra({t: f"{n:,}" for t, n in message.counts.items()})
 
     # -- views --------------------------------------------------------------
     def action_view(self, view: str) -> None:
         self.view = view
         self.query_one("#switcher", ContentSwitcher).current = view
-        self.query_one("#views", Tabs).active = f"tab-{view}"
+        self.query_one("#views", TabBar).select(view)
         focus = {"workers": WorkersTable, "tasks": TaskList}.get(view)
         self.query_one(focus).focus() if focus else self.query_one(f"#{view}").focus()
         self.refresh_bindings()
@@ -262,27 +258,11 @@ class TaskwatchApp(App[int]):
         if view == "tasks":
             self._maybe_select(force=True)
 
-    @on(Tabs.TabActivated, "#views")
-    def _view_tab(self, event: Tabs.TabActivated) -> None:
-        if not self._accept_tabs:
-            return
-        view = event.tab.id.removeprefix("tab-") if event.tab.id else "workers"
-        if view != self.view:
-            self.action_view(view)
-
-    @on(Tabs.TabActivated, "#task-tabs")
-    def _task_tab_clicked(self, event: Tabs.TabActivated) -> None:
-        if not self._accept_tabs:
-            return
-        tab = event.tab.id.removeprefix("task-tab-") if event.tab.id else "all"
-        if tab != self.task_tab:
-            self.show_task_tab(tab)
-
     def show_task_tab(self, tab: str) -> None:
         if self.view != "tasks":
             self.action_view("tasks")
         self.task_tab = tab
-        self.query_one("#task-tabs", Tabs).active = f"task-tab-{tab}"
+        self.query_one("#task-tabs", TabBar).select(tab)
         self._maybe_select(force=True)
 
     def action_task_tab(self, step: int) -> None:

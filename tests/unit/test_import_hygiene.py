@@ -18,6 +18,10 @@ HEADLESS = [
     "taskwatch.engine.state",
     "taskwatch.sources.events",
     "taskwatch.monitor",
+    "taskwatch.sources.queues",
+    "taskwatch.sources.envelope",
+    "taskwatch.engine.query",
+    "taskwatch.engine.schedules",
     "taskwatch.engine.snapshot",
     "taskwatch.demo.cluster",
 ]

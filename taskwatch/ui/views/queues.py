@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 
 from taskwatch.engine.state import ClusterState
@@ -21,6 +23,26 @@ def sparkline(values: list[int], width: int) -> str:
     return "".join(BARS[min(len(BARS) - 1, v * (len(BARS) - 1) // top)] for v in values)
 
 
+BUCKET = 30.0  # seconds per bar
+BARS_SHOWN = 20  # 20 bars of 30 s: the last 10 minutes
+
+
+def trend(samples: list[tuple[float, int]], now: float) -> list[int]:
+    """The highest depth in each 30-second bucket, aligned to the clock, so
+    the bars move every 30 s rather than with every poll."""
+    current = int(now // BUCKET)
+    first = current - BARS_SHOWN + 1
+    buckets: dict[int, int] = {}
+    for ts, depth in samples:
+        bucket = int(ts // BUCKET)
+        if bucket >= first:
+            buckets[bucket] = max(buckets.get(bucket, 0), depth)
+    if not buckets:
+        return []
+    start = min(buckets)
+    return [buckets.get(b, 0) for b in range(start, current + 1)]
+
+
 def _num(value: int | None) -> Text:
     return Text("-" if value is None else f"{value:,}", justify="right")
 
@@ -38,25 +60,23 @@ class QueuesTable(KeyedTable):
     def show(self, state: ClusterState, needle: str = "") -> None:
         with state.lock:
             queues = sorted(state.queues.values(), key=lambda q: (-(q.messages or 0), q.name))
-            history = {name: [n for _, n in samples][-120:] for name, samples in state.queue_history.items()}
+            history = {name: list(samples) for name, samples in state.queue_history.items()}
+        now = time.time()
         rows = []
         for queue in queues:
             if needle and needle.lower() not in queue.name.lower():
                 continue
             by_priority = " ".join(f"{k}:{v}" for k, v in sorted(queue.by_priority.items()) if v)
-            samples = history.get(queue.name, [])
-            # one bar per ~30 s: downsample to the column width
-            step = max(1, len(samples) // 20)
-            trend = sparkline(samples[::step], 20)
+            bars = trend(history.get(queue.name, []), now)
             ready = _num(queue.messages)
-            if queue.messages and samples and len(samples) > 3 and samples[-1] > samples[0]:
-                ready.stylize("bold yellow")
+            if queue.messages and len(bars) > 2 and bars[-1] > bars[0]:
+                ready.stylize("bold yellow")  # growing
             rows.append((queue.name, (
                 Text(queue.name),
                 ready,
                 Text(by_priority or "-", style="dim"),
                 _num(queue.unacked),
                 Text(queue.error[:40], style="red") if queue.error else _num(queue.consumers),
-                Text(trend, style="cyan"),
+                Text(sparkline(bars, BARS_SHOWN), style="cyan"),
             )))
         self.apply_rows(rows)

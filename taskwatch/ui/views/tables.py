@@ -23,6 +23,7 @@ class KeyedTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", **kwargs)
         self._shown: dict[str, tuple[str, ...]] = {}
+        self._widest: dict[str, int] = {}  # per column: the widest text shown so far
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -42,10 +43,16 @@ class KeyedTable(DataTable):
                 shown = self._shown.get(key)
                 if shown is None:
                     self.add_row(*cells, key=key)
+                    for (column, _, _), cell in zip(self.COLUMNS, cells, strict=True):
+                        self._widest[column] = max(self._widest.get(column, 0), cell.cell_len)
                 elif shown != signature:
                     for (column, _, _), old, new, cell in zip(self.COLUMNS, shown, signature, cells, strict=True):
                         if old != new:
-                            self.update_cell(key, column, cell, update_width=True)
+                            # Re-measuring a column repaints the whole table: only when it must grow.
+                            grow = cell.cell_len > self._widest.get(column, 0)
+                            if grow:
+                                self._widest[column] = cell.cell_len
+                            self.update_cell(key, column, cell, update_width=grow)
                 self._shown[key] = signature
             current = [row.key.value for row in self.ordered_rows]
             if current != keys:

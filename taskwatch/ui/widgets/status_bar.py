@@ -32,6 +32,8 @@ class StatusBar(Widget):
         self._events_connected = False
         self._rate = 0.0
         self._rate_sample: tuple[float, int] | None = None
+        self._text = Text()
+        self._signature: tuple = ()
 
     def show(self, state: ClusterState, *, broker_error: str | None, events_connected: bool) -> None:
         now = time.monotonic()
@@ -46,9 +48,17 @@ class StatusBar(Widget):
         self._events_connected = events_connected
         if broker_error is None:
             self._last_ok = time.time()
-        self.refresh()
+        text = self._build()
+        signature = (text.plain, tuple(text.spans))
+        if signature != self._signature:  # an unchanged line costs no bytes on the wire
+            self._signature = signature
+            self._text = text
+            self.refresh()
 
     def render(self) -> Text:
+        return self._text if self._signature else self._build()
+
+    def _build(self) -> Text:
         # Most important first: a narrow terminal cuts from the right.
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" taskwatch ", style="bold reverse")
@@ -63,7 +73,7 @@ class StatusBar(Widget):
         elif self._broker_error:
             text.append("✖ broker unreachable", style="bold red")
             if self._last_ok:
-                text.append(f" (last ok {int(time.time() - self._last_ok)}s ago)", style="red")
+                text.append(f" (last ok {_ago(time.time() - self._last_ok)})", style="red")
         else:
             now = time.time()
             with state.lock:
@@ -76,8 +86,20 @@ class StatusBar(Widget):
                 text.append("  ⚠ events lost", style="bold yellow")
             elif not self._events_connected:
                 text.append("  ◌ events…", style="italic")
-            else:
-                text.append(f"  {self._rate:,.0f} ev/s", style="")
+            elif self._rate >= 1:
+                text.append(f"  {_round_rate(self._rate)} ev/s", style="")
         text.append("  ")
         text.append(self._broker, style="dim")
         return text
+
+
+def _ago(seconds: float) -> str:
+    return f"{int(seconds)}s ago" if seconds < 60 else f"{int(seconds // 60)}m ago"
+
+
+def _round_rate(rate: float) -> str:
+    """Two significant digits: the line changes when the rate does, not with every event."""
+    if rate < 100:
+        return f"{rate:.0f}"
+    digits = len(str(int(rate))) - 2
+    return f"{round(rate, -digits):,.0f}"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -40,8 +40,19 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def age(ts: float | None, now: float) -> str:
-    return "-" if ts is None else duration(max(0.0, now - ts)).replace("ms", "ms")
+def clock_time(ts: float | None) -> str:
+    """Local wall-clock time: unlike an age it does not change every second,
+    so an idle list costs nothing to keep on screen."""
+    return "-" if ts is None else time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def runtime_cell(seconds: float | None, running: bool) -> str:
+    """Whole seconds while running (one repaint a second), precise when done."""
+    if seconds is None:
+        return "-"
+    if running:
+        return f"{int(seconds)}s" if seconds < 3600 else duration(seconds)
+    return duration(seconds)
 
 
 # (key, title, width or 0 for flexible, minimum terminal width to show it)
@@ -49,7 +60,7 @@ COLUMNS = (
     ("state", "State", 8, 0),
     ("name", "Task", 0, 0),
     ("worker", "Worker", 16, 100),
-    ("when", "Age", 6, 0),
+    ("when", "Received", 8, 0),
     ("time", "Runtime", 7, 72),
     ("retries", "Try", 3, 90),
     ("args", "Args", 0, 60),
@@ -73,7 +84,7 @@ class TaskList(ScrollView, can_focus=True):
         Binding("enter", "open", "Detail", id="task-list.open"),
     ]
 
-    cursor: reactive[int] = reactive(0, always_update=True)
+    cursor: reactive[int] = reactive(0)
 
     class Opened(Message):
         def __init__(self, task_id: str) -> None:
@@ -86,13 +97,40 @@ class TaskList(ScrollView, can_focus=True):
         self.clock = clock
         self.ids: list[str] = []
         self._selected: str | None = None
+        self._painted: dict[int, tuple] = {}  # screen row -> what it showed
+
+    def refresh_changed(self) -> None:
+        """Repaint only the visible rows whose content changed: on a slow
+        link an unchanged row must cost no bytes."""
+        top = int(self.scroll_y)
+        height = self.scrollable_content_region.height
+        width = self.size.width
+        now = self.clock()
+        for y in range(height):
+            index = top + y
+            signature = self._signature(index, now)
+            if self._painted.get(y) != signature:
+                self.refresh(Region(0, y, width, 1))
+
+    def _signature(self, index: int, now: float) -> tuple:
+        if index >= len(self.ids):
+            return ()
+        task = self.state.tasks.get(self.ids[index])
+        if task is None:
+            return (index,)
+        running = task.state == "STARTED"
+        tick = int(now - task.started) if running and task.started else 0
+        return (task.uuid, task.state, task.state_ts, task.retries, tick, task.exception is None,
+                index == self.cursor, self.has_focus)
 
     # -- data -----------------------------------------------------------------
     def set_ids(self, ids: list[str]) -> None:
         """New rows; the cursor follows the task it was on when it still shows."""
         selected = self._selected
+        old_window = self._window()
         self.ids = ids
-        self.virtual_size = Size(self.size.width, len(ids))
+        if self.virtual_size.height != len(ids) or self.virtual_size.width != self.size.width:
+            self.virtual_size = Size(self.size.width, len(ids))
         if selected is not None:
             try:
                 index = ids.index(selected) if len(ids) < 200_000 else -1
@@ -104,7 +142,12 @@ class TaskList(ScrollView, can_focus=True):
                 self.cursor = min(self.cursor, max(len(ids) - 1, 0))
         else:
             self.cursor = 0
-        self.refresh()
+        if self._window() != old_window:
+            self.refresh_changed()  # only rows that now show something else
+
+    def _window(self) -> list[str]:
+        top = int(self.scroll_y)
+        return self.ids[top: top + max(self.scrollable_content_region.height, 1)]
 
     @property
     def selected(self) -> str | None:
@@ -117,7 +160,7 @@ class TaskList(ScrollView, can_focus=True):
             self.scroll_to(y=value, animate=False)
         elif value >= self.scroll_y + height:
             self.scroll_to(y=value - height + 1, animate=False)
-        self.refresh()
+        self.refresh_changed()
 
     # -- actions --------------------------------------------------------------
     def action_cursor(self, delta: int) -> None:
@@ -166,14 +209,14 @@ class TaskList(ScrollView, can_focus=True):
             "state": Text(task.state, style=STATE_STYLES.get(task.state, "")),
             "name": Text(task.name or "?"),
             "worker": Text(task.worker or "-", style="dim"),
-            "when": Text(age(task.received or task.sent or task.state_ts or None, now), style="dim"),
-            "time": Text(duration(elapsed(task, now))),
+            "when": Text(clock_time(task.received or task.sent or task.state_ts or None), style="dim"),
+            "time": Text(runtime_cell(elapsed(task, now), task.state == "STARTED")),
             "retries": Text(str(task.retries) if task.retries else ""),
             "args": Text(task.exception if task.state == "FAILURE" and task.exception else (task.args or ""),
                          style="red" if task.state == "FAILURE" else "dim"),
         }
         if task.eta and task.state not in ("SUCCESS", "FAILURE", "STARTED"):
-            cells["when"] = Text("eta", style="yellow")
+            cells["when"] = Text("eta " + task.eta[11:19], style="yellow")
         line = Text(no_wrap=True)
         for key, _, _ in self.visible_columns():
             cell = cells[key]
@@ -185,6 +228,7 @@ class TaskList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
         width = self.size.width
+        self._painted[y] = self._signature(index, self.clock())
         if index >= len(self.ids):
             return Strip.blank(width, self.rich_style)
         task = self.state.tasks.get(self.ids[index])

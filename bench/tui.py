@@ -1,0 +1,160 @@
+"""The TUI as a terminal sees it: start to first paint, idle output, key latency.
+
+    .venv/bin/python bench/tui.py
+
+Runs taskwatch and the peer, ``celery events`` (Celery's curses monitor), on
+a pseudo-terminal at 80x24 against the demo's two workers on a private Redis
+(no traffic producer: an idle cluster, apart from beat and heartbeats), and
+measures, for each:
+
+* start to first paint of the workers: from spawning the process until both
+  workers' names are on screen;
+* bytes written to the terminal per second on the idle cluster (what an SSH
+  link carries while nobody touches the keyboard);
+* key to screen update while 20,000 events/s flow in: taskwatch switches
+  views (keys 2 and 4) and the time until the new view's header is on screen
+  counts; ``celery events`` moves its selection (key j) and the time until
+  its first output byte counts (a lower bound in its favour).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.terminal import Terminal  # noqa: E402
+from taskwatch.demo.cluster import DemoCluster  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def taskwatch_argv(url: str) -> list[str]:
+    return [sys.executable, "-m", "taskwatch", "-b", url, "--config", "/dev/null"]
+
+
+def celery_events_argv(url: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-b", url, "events"]
+
+
+def first_paint(argv: list[str], hosts: list[str]) -> tuple[float, Terminal]:
+    term = Terminal(argv, cwd=str(ROOT))
+    pattern = "".join(f"(?=[\\s\\S]*{h.split('@')[0]}@)" for h in hosts)
+    return term.wait_for(pattern, timeout=30), term
+
+
+def idle_rate(term: Terminal, settle: float, seconds: float) -> float:
+    end = time.monotonic() + settle
+    while time.monotonic() < end:
+        term.read(0.05)
+    start_bytes = len(term.raw)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        term.read(0.05)
+    return (len(term.raw) - start_bytes) / seconds
+
+
+def _publisher(url: str, rate: float, seconds: float) -> None:
+    from bench.end_to_end import publish
+    from bench.stream import messages
+
+    stream = messages(int(rate * seconds / 3), workers=2)
+    publish(url, stream, rate)
+
+
+def start_load(url: str, rate: float, seconds: float) -> multiprocessing.Process:
+    process = multiprocessing.get_context("spawn").Process(target=_publisher, args=(url, rate, seconds), daemon=True)
+    process.start()
+    return process
+
+
+def taskwatch_key_latency(term: Terminal, samples: int) -> list[float]:
+    latencies = []
+    views = [("4", "Task name"), ("2", "By priority")]
+    for i in range(samples):
+        key, marker = views[i % 2]
+        term.read(0.0)
+        before = len(term.raw)
+        start = time.monotonic()
+        term.send(key)
+        while True:
+            term.read(0.01)
+            tail = term.raw[before:].decode("utf-8", "replace")
+            if marker in tail:
+                latencies.append(time.monotonic() - start)
+                break
+            if time.monotonic() - start > 5:
+                latencies.append(5.0)
+                break
+        time.sleep(0.15)
+    return latencies
+
+
+def first_byte_latency(term: Terminal, key: str, samples: int) -> list[float]:
+    latencies = []
+    for _ in range(samples):
+        while term.read(0.0):
+            pass
+        start = time.monotonic()
+        term.send(key)
+        while not term.read(0.005):
+            if time.monotonic() - start > 5:
+                break
+        latencies.append(time.monotonic() - start)
+        time.sleep(0.15)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--rate", type=float, default=20_000)
+    args = parser.parse_args()
+    with DemoCluster(producer=False) as cluster:
+        url = cluster.broker_url
+        from taskwatch.sources.inspect import Inspector
+
+        inspector = Inspector(url)
+        deadline = time.monotonic() + 90
+        while len(inspector.poll_workers(details=False).pings) < 2:
+            if time.monotonic() > deadline:
+                raise SystemExit("demo workers did not come up")
+        inspector.close()
+        hosts = list(cluster.worker_hostnames)
+        results: dict[str, dict[str, float]] = {}
+        for name, argv in (("taskwatch", taskwatch_argv(url)), ("celery events", celery_events_argv(url))):
+            paint, term = first_paint(argv, hosts)
+            try:
+                idle = idle_rate(term, settle=3.0, seconds=args.idle_seconds)
+                load = start_load(url, args.rate, seconds=args.samples * 0.3 + 10)
+                time.sleep(2.0)
+                if name == "taskwatch":
+                    latencies = taskwatch_key_latency(term, args.samples)
+                else:
+                    latencies = first_byte_latency(term, "j", args.samples)
+                load.terminate()
+                load.join()
+            finally:
+                term.close()
+            results[name] = {"paint": paint, "idle": idle, "p50": statistics.median(latencies),
+                             "p95": pct(latencies, 0.95)}
+            print(f"{name:>14}: first paint {paint:.2f} s, idle output {idle:,.0f} B/s, "
+                  f"key→screen at {args.rate:,.0f} ev/s p50 {results[name]['p50'] * 1000:.0f} ms "
+                  f"p95 {results[name]['p95'] * 1000:.0f} ms")
+    ours, theirs = results["taskwatch"], results["celery events"]
+    print(f"ratios (celery events / taskwatch): first paint {theirs['paint'] / ours['paint']:.2f}x, "
+          f"idle bytes {theirs['idle'] / max(ours['idle'], 1):.2f}x, key p95 {theirs['p95'] / ours['p95']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
