@@ -56,11 +56,15 @@ class Monitor:
         events: bool = True,
         max_tasks: int | None = None,
         backfill: int | None = None,
+        state: ClusterState | None = None,
     ) -> None:
         assert settings.broker_url
         self.settings = settings
         self.broker_url = settings.broker_url
-        self.state = ClusterState(max_tasks=max_tasks or settings.max_tasks)
+        self.state = state or ClusterState(max_tasks=max_tasks or settings.max_tasks)
+        # Called (from the polling thread) when a worker answers ping, so a
+        # screen can show it at once rather than at the end of the round.
+        self.on_pong: Any = None
         self.inspector = Inspector(self.broker_url, app=user_app, timeout=settings.inspect_timeout)
         conf = self.inspector.app.conf
         self.transport_options = dict(conf.get("broker_transport_options") or {})
@@ -140,7 +144,7 @@ class Monitor:
         details = missing or self._rounds % DETAILS_EVERY == 0
         self._rounds += 1
         workers = self.inspector.poll_workers(
-            expect if self.events_connected else (), details=details, on_pong=self.state.apply_pong,
+            expect if self.events_connected else (), details=details, on_pong=self._pong,
         )
         report.workers = workers
         if workers.broker_error:
@@ -156,6 +160,11 @@ class Monitor:
         report.repaired = self._repair(report)
         report.duration = time.monotonic() - t0
         return report
+
+    def _pong(self, hostname: str, at: float) -> None:
+        self.state.apply_pong(hostname, at)
+        if self.on_pong is not None:
+            self.on_pong()
 
     def _apply_task_poll(self, poll: TaskPoll, *, recovered: bool) -> None:
         if poll.broker_error:

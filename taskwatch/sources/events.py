@@ -269,6 +269,7 @@ class RedisEventReceiver(_Receiver):
                     break
             if batch:
                 sink.on_events(batch, time.time())
+                time.sleep(0)  # let the UI thread in between batches
             if bad:
                 sink.on_undecodable(bad)
 

@@ -87,6 +87,7 @@ import _compat_pickle
 import importlib
 import io
 import pickle
+import re
 import types
 from collections.abc import Callable
 from enum import Enum
@@ -312,6 +313,9 @@ def _resolve_defined(module: str, name: str) -> Any:
 _MAX_KEY_DEPTH = 32
 _MAX_TRIGGER_DEPTH = 16
 _MAX_ZONE_KEY = 128
+# IANA names: "Europe/Berlin", "Etc/GMT+5", "America/Port-au-Prince", "UTC".
+_ZONE_KEY = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-.]+){0,3}")
+_WIDE_KEY = "ints wider than 64 bits are not allowed as dict keys or set members"
 
 
 def _cost(value: Any) -> int:
@@ -345,7 +349,7 @@ class _SafeUnpickler(_Base):  # type: ignore[misc]
     def __init__(self, data: bytes, allow: frozenset[Pair]) -> None:
         super().__init__(io.BytesIO(data))
         self._allow = allow
-        self._budget = 16 * len(data) + 65536
+        self._budget = 4 * len(data) + 65536
         self._placeholders: dict[Pair, type[Opaque]] = {}
         self._guards: dict[Pair, _Guard] = {}
         # id -> (object, kind, pair) for everything find_class resolved
@@ -406,21 +410,21 @@ class _SafeUnpickler(_Base):  # type: ignore[misc]
     def _checked_members(self, items: Any) -> list[Any] | tuple[Any, ...]:
         if type(items) not in (list, tuple):
             raise Refused(f"set() of a {type(items).__name__}")
-        self._charge(len(items))
-        for item in items:
-            self._check_key(item)
+        self._check_keys(items)
         return items
 
     def _g_getattr(self, obj: Any, name: Any, *default: Any) -> Any:
         zoneinfo = self._zoneinfo_class()
-        if not default and obj is zoneinfo and name == "_unpickle":
+        if zoneinfo is not None and obj is zoneinfo and name == "_unpickle" and not default:
             return self._guard_zoneinfo_unpickle()
         raise Refused(f"getattr({_describe(obj)}, {_short(name)}) is not allowed")
 
     def _zoneinfo_class(self) -> Any:
+        """``zoneinfo.ZoneInfo`` if this load allows it, else None."""
         if self._zoneinfo is _MISSING:
             pair = ("zoneinfo", "ZoneInfo")
-            self._zoneinfo = _resolve_defined(*pair) if pair in self._allow else None
+            found = _resolve_defined(*pair) if pair in self._allow else _MISSING
+            self._zoneinfo = None if found is _MISSING else found
         return self._zoneinfo
 
     def _guard_zoneinfo_unpickle(self) -> _Guard:
@@ -430,7 +434,12 @@ class _SafeUnpickler(_Base):  # type: ignore[misc]
             zoneinfo = self._zoneinfo_class()
 
             def unpickle(key: Any, from_cache: Any = True) -> Any:
-                if type(key) is not str or not 0 < len(key) <= _MAX_ZONE_KEY:
+                if (
+                    type(key) is not str
+                    or len(key) > _MAX_ZONE_KEY
+                    or not _ZONE_KEY.fullmatch(key)
+                    or ".." in key
+                ):
                     raise Refused(f"ZoneInfo key {_short(key)}")
                 if type(from_cache) not in (bool, int):
                     raise Refused("ZoneInfo from_cache must be a bool")
@@ -544,14 +553,28 @@ class _SafeUnpickler(_Base):  # type: ignore[misc]
         return refs
 
     # -- keys ----------------------------------------------------------------
-    def _check_key(self, key: Any) -> None:
-        """Refuse dict keys/set members whose hashes an attacker can make collide."""
-        self._charge(self._key_cost(key, 0))
+    def _check_keys(self, keys: list[Any] | tuple[Any, ...]) -> None:
+        """Refuse dict keys/set members whose hashes an attacker can make collide.
+
+        Ints hash to themselves modulo 2**61 - 1, so wide ints can all land in
+        one bucket; tuples and frozensets hash from their members (and tuple
+        hashes are not cached), so they are checked and charged member by member.
+        """
+        self._charge(len(keys))
+        cost = 0
+        for key in keys:
+            kind = type(key)
+            if kind is int:
+                if key.bit_length() > 64:
+                    raise Refused(_WIDE_KEY)
+            elif kind is tuple or kind is frozenset:
+                cost += self._key_cost(key, 0)
+        self._charge(cost)
 
     def _key_cost(self, key: Any, depth: int) -> int:
         if type(key) is int:
             if key.bit_length() > 64:
-                raise Refused("ints wider than 64 bits are not allowed as dict keys or set members")
+                raise Refused(_WIDE_KEY)
             return 1
         if type(key) is tuple or type(key) is frozenset:
             cached = self._key_costs.get(id(key))
@@ -591,14 +614,13 @@ class _SafeUnpickler(_Base):  # type: ignore[misc]
             mapping = target.mapping
         else:
             raise Refused(f"setting items of {_describe(target)} is not allowed")
-        for i in range(0, len(items), 2):
-            self._check_key(items[i])
-            mapping[items[i]] = items[i + 1]
+        keys = items[0::2]
+        self._check_keys(keys)
+        mapping.update(zip(keys, items[1::2], strict=True))
 
     def _add_items(self, target: Any, items: list[Any]) -> None:
         if type(target) is set:
-            for item in items:
-                self._check_key(item)
+            self._check_keys(items)
             target.update(items)
         elif isinstance(target, Opaque):
             target.items.extend(items)
@@ -703,8 +725,7 @@ def _load_additems(self: _SafeUnpickler) -> None:
 @_op(pickle.FROZENSET)
 def _load_frozenset(self: _SafeUnpickler) -> None:
     items = self.pop_mark()
-    for item in items:
-        self._check_key(item)
+    self._check_keys(items)
     self.append(frozenset(items))
 
 

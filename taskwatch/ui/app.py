@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -27,9 +28,10 @@ from taskwatch import __version__
 from taskwatch.config import Settings
 from taskwatch.engine.query import TAB_LABELS, TABS, select_tasks, tab_counts
 from taskwatch.engine.schedules import beat_entries
+from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
 from taskwatch.ui.css import css_path
-from taskwatch.ui.messages import Polled, TasksSelected
+from taskwatch.ui.messages import Polled, Pong, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.screens.task_detail import TaskDetail
 from taskwatch.ui.views.names import NamesTable
@@ -109,7 +111,11 @@ class TaskwatchApp(App[int]):
         super().__init__()
         assert settings.broker_url, "the CLI checks that a broker is configured"
         self.settings = settings
-        self.monitor = monitor or Monitor(settings, celery_app)
+        self.state = monitor.state if monitor is not None else ClusterState(max_tasks=settings.max_tasks)
+        # Built on a worker thread at mount when not given: it imports Celery,
+        # which the first frame need not wait for.
+        self._monitor = monitor
+        self._celery_app = celery_app
         self._poll_enabled = poll
         self._next_poll = None
         self._broker_error: str | None = None
@@ -136,13 +142,16 @@ class TaskwatchApp(App[int]):
             with Vertical(id="tasks"):
                 yield TabBar([(t, TAB_LABELS[t]) for t in TABS], self.task_tab, id="task-tabs")
                 yield Static(id="task-header")
-                yield TaskList(self.monitor.state, id="task-list")
+                yield TaskList(self.state, id="task-list")
             yield NamesTable(id="names")
             yield UpcomingTable(id="upcoming")
         yield Input(placeholder="filter: name, id, args, exception… (Enter keeps, Esc clears)", id="filter")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # The event receiver thread can be busy for long stretches at burst
+        # rates; a shorter GIL switch interval keeps keys answered quickly.
+        sys.setswitchinterval(0.001)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP):
             try:
@@ -151,16 +160,34 @@ class TaskwatchApp(App[int]):
                 pass
         self.query_one("#filter", Input).display = False
         self.query_one(WorkersTable).focus()
-        self.monitor.start()  # the event receiver thread
-        if self._poll_enabled:
-            self.poll_workers()
         self.set_interval(self.REDRAW_INTERVAL, self._redraw)
         self._redraw(force=True)
+        self._start_monitor()
+
+    @property
+    def monitor(self) -> Monitor:
+        if self._monitor is None:
+            self._monitor = Monitor(self.settings, self._celery_app, state=self.state)
+        return self._monitor
+
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    def _start_monitor(self) -> None:
+        monitor = self.monitor
+        monitor.on_pong = lambda: self.post_message(Pong())
+        monitor.start()  # the event receiver thread
+        if self._poll_enabled:
+            self.post_message(Polled(monitor.poll()))
 
     # -- polling ------------------------------------------------------------
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def poll_workers(self) -> None:
         self.post_message(Polled(self.monitor.poll()))
+
+    @on(Pong)
+    def _pong(self) -> None:
+        if self.view == "workers" and len(self.screen_stack) == 1:
+            self.query_one(WorkersTable).show(self.state, self.needle)
+            self.query_one("#empty", Static).display = False
 
     @on(Polled)
     def _polled(self, message: Polled) -> None:
@@ -185,9 +212,10 @@ class TaskwatchApp(App[int]):
         """Draw the visible view from the engine's state, a few times a second."""
         if len(self.screen_stack) > 1:
             return  # a detail or modal covers the views; polling goes on, drawing waits
-        state = self.monitor.state
+        state = self.state
+        monitor = self._monitor
         self.query_one(StatusBar).show(state, broker_error=self._broker_error,
-                                       events_connected=self.monitor.events_connected)
+                                       events_connected=monitor is not None and monitor.events_connected)
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
         if self.view == "tasks":
@@ -208,12 +236,13 @@ class TaskwatchApp(App[int]):
         elif self.view == "names":
             self.query_one(NamesTable).show(state, self.needle)
         elif self.view == "upcoming":
-            self.query_one(UpcomingTable).show(beat_entries(self.monitor.inspector.app.conf, time.time()),
-                                               self.needle)
+            if monitor is not None:
+                self.query_one(UpcomingTable).show(beat_entries(monitor.inspector.app.conf, time.time()),
+                                                   self.needle)
 
     def _maybe_select(self, force: bool = False) -> None:
         key = (self.task_tab, self.needle)
-        state = self.monitor.state
+        state = self.state
         fresh = key == self._selected_key and state.version == self._selected_version
         throttled = time.monotonic() - self._selected_at < self.SELECT_INTERVAL
         if self._selecting or (fresh and not force) or (throttled and key == self._selected_key and not force):
@@ -224,7 +253,7 @@ class TaskwatchApp(App[int]):
 
     @work(thread=True, exclusive=True, group="select", exit_on_error=False)
     def _select_tasks(self, tab: str, needle: str, version: int) -> None:
-        state = self.monitor.state
+        state = self.state
         ids = select_tasks(state, tab, needle)
         counts = tab_counts(state) if not needle else None
         self.post_message(TasksSelected(tab, needle, version, ids, counts))
@@ -271,7 +300,7 @@ class TaskwatchApp(App[int]):
 
     @on(TaskList.Opened)
     def _open_task(self, message: TaskList.Opened) -> None:
-        self.push_screen(TaskDetail(self.monitor.state, message.task_id))
+        self.push_screen(TaskDetail(self.state, message.task_id))
 
     # -- filter -------------------------------------------------------------
     def action_filter(self) -> None:
@@ -358,4 +387,5 @@ class TaskwatchApp(App[int]):
         self.exit(0)
 
     def on_unmount(self) -> None:
-        self.monitor.stop()
+        if self._monitor is not None:
+            self._monitor.stop()

@@ -26,3 +26,7 @@ class TasksSelected(Message):
         self.version = version
         self.ids = ids
         self.counts = counts
+
+
+class Pong(Message):
+    """A worker answered ping: worth drawing before the round ends."""

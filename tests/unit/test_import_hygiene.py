@@ -20,6 +20,8 @@ HEADLESS = [
     "taskwatch.monitor",
     "taskwatch.sources.queues",
     "taskwatch.sources.envelope",
+    "taskwatch.sources.results",
+    "taskwatch.sources.safe_pickle",
     "taskwatch.engine.query",
     "taskwatch.engine.schedules",
     "taskwatch.engine.snapshot",
