@@ -2,9 +2,9 @@
 
     .venv/bin/python screenshots/make_screenshots.py
 
-Starts the demo cluster (private Redis, real workers, traffic), runs the app
-headless at fixed sizes, waits until the workers are on screen and saves SVGs
-next to this file.
+Starts the demo cluster (private Redis, real workers, beat, APScheduler,
+traffic), lets it run for a little while, then drives the app headless at
+100x30 (and the workers view at 80x24) and saves one SVG per view.
 """
 
 from __future__ import annotations
@@ -19,30 +19,51 @@ sys.path.insert(0, str(HERE.parent))
 
 from taskwatch.config import Settings  # noqa: E402
 from taskwatch.demo.cluster import DemoCluster  # noqa: E402
+from taskwatch.sources.celery_app import load_app  # noqa: E402
 from taskwatch.ui.app import TaskwatchApp  # noqa: E402
-from taskwatch.ui.widgets.status_bar import StatusBar  # noqa: E402
+from taskwatch.ui.screens.task_detail import TaskDetail  # noqa: E402
 
-SHOTS = {"workers.svg": (100, 24), "workers-80x24.svg": (80, 24)}
+WARM_UP = 25.0  # seconds of demo traffic before the first picture
 
 
-async def shoot(cluster: DemoCluster, name: str, size: tuple[int, int]) -> None:
-    settings = Settings(broker_url=cluster.broker_url, profile="demo", refresh_interval=1.0)
-    app = TaskwatchApp(settings)
+async def until(pilot, predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit("the demo cluster did not produce what the screenshots need in time")
+        await pilot.pause(0.2)
+
+
+async def shoot(cluster: DemoCluster, size: tuple[int, int], views: dict[str, str]) -> None:
+    settings = Settings(broker_url=cluster.broker_url, result_backend=cluster.result_backend,
+                        profile="demo", refresh_interval=1.0)
+    app = TaskwatchApp(settings, load_app("taskwatch.demo.app"))
     async with app.run_test(size=size) as pilot:
-        deadline = time.monotonic() + 60
-        while "2/2 workers" not in app.query_one(StatusBar).render().plain:
-            if time.monotonic() > deadline:
-                raise SystemExit("the demo workers did not come up within 60 s")
-            await pilot.pause(0.2)
-        await pilot.pause(2.5)  # let a couple of polls land so counters are not all zero
-        app.save_screenshot(name, str(HERE))
-        print(f"wrote {HERE / name}")
+        await until(pilot, lambda: len(app.state.workers) >= 2 and app.state.counters.events_received > 50)
+        await pilot.pause(WARM_UP if size[0] > 80 else 3.0)
+        for name, key in views.items():
+            if name == "detail":
+                await pilot.press("3")
+                app.show_task_tab("failed")
+                await pilot.pause(2.5)
+                await pilot.press("enter")
+                await until(pilot, lambda: isinstance(app.screen, TaskDetail))
+                await pilot.pause(0.5)
+            else:
+                await pilot.press(key)
+                await pilot.pause(2.5)
+            app.save_screenshot(name + ".svg", str(HERE))
+            print(f"wrote {HERE / (name + '.svg')}")
+            if name == "detail":
+                await pilot.press("escape")
 
 
 def main() -> None:
     with DemoCluster() as cluster:
-        for name, size in SHOTS.items():
-            asyncio.run(shoot(cluster, name, size))
+        asyncio.run(shoot(cluster, (100, 30), {
+            "workers": "1", "queues": "2", "tasks": "3", "names": "4", "upcoming": "5", "detail": "",
+        }))
+        asyncio.run(shoot(cluster, (80, 24), {"workers-80x24": "1", "tasks-80x24": "3"}))
 
 
 if __name__ == "__main__":
