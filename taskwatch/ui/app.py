@@ -128,6 +128,7 @@ class TaskwatchApp(App[int]):
         self._selected_at = 0.0
         self._selecting = False
         self._task_header = ""
+        self._asked = False  # no round of asking has finished yet
 
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -192,6 +193,7 @@ class TaskwatchApp(App[int]):
     @on(Polled)
     def _polled(self, message: Polled) -> None:
         workers = message.report.workers
+        self._asked = True
         self._broker_error = workers.broker_error if workers is not None else None
         self._redraw(force=True)
         self._arm_next_poll()
@@ -215,7 +217,8 @@ class TaskwatchApp(App[int]):
         state = self.state
         monitor = self._monitor
         self.query_one(StatusBar).show(state, broker_error=self._broker_error,
-                                       events_connected=monitor is not None and monitor.events_connected)
+                                       events_connected=monitor is not None and monitor.events_connected,
+                                       asked=self._asked)
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
         if self.view == "tasks":

@@ -34,8 +34,12 @@ class StatusBar(Widget):
         self._rate_sample: tuple[float, int] | None = None
         self._text = Text()
         self._signature: tuple = ()
+        self._asked = False
 
-    def show(self, state: ClusterState, *, broker_error: str | None, events_connected: bool) -> None:
+    def show(self, state: ClusterState, *, broker_error: str | None, events_connected: bool,
+             asked: bool = True) -> None:
+        """``asked``: a round of asking the broker has completed at least once."""
+        self._asked = asked
         now = time.monotonic()
         received = state.counters.events_received
         if self._rate_sample is not None and now - self._rate_sample[0] >= 1.0:
@@ -68,7 +72,7 @@ class StatusBar(Widget):
             text.append(f" {self._profile}", style="bold")
         text.append(" ")
         state = self._state
-        if state is None:
+        if state is None or not self._asked:
             text.append("◌ connecting…", style="italic")
         elif self._broker_error:
             text.append("✖ broker unreachable", style="bold red")
