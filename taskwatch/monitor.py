@@ -202,6 +202,11 @@ class Monitor:
             )
         return self._queue_probe
 
+    def peek(self, queue: str, count: int = 10) -> list[Any]:
+        """The next ``count`` messages of ``queue``, not consumed. Raises a
+        one-line ``SourceError`` where peeking is not offered (RabbitMQ)."""
+        return self._probe().peek(queue, count)
+
     # -- result backend -------------------------------------------------------
     def backend(self) -> Any:
         if self._backend is None and self._backend_error is None and self.settings.result_backend:

@@ -33,6 +33,7 @@ from taskwatch.monitor import Monitor
 from taskwatch.ui.css import css_path
 from taskwatch.ui.messages import Polled, Pong, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
+from taskwatch.ui.screens.queue_peek import QueuePeek
 from taskwatch.ui.screens.task_detail import TaskDetail
 from taskwatch.ui.views.names import NamesTable
 from taskwatch.ui.views.queues import QueuesTable
@@ -301,6 +302,11 @@ class TaskwatchApp(App[int]):
         index = (TABS.index(self.task_tab) + step) % len(TABS)
         self.show_task_tab(TABS[index])
 
+    @on(QueuesTable.PeekRequested)
+    def _peek(self, message: QueuesTable.PeekRequested) -> None:
+        if self._monitor is not None:
+            self.push_screen(QueuePeek(self._monitor, message.queue))
+
     @on(TaskList.Opened)
     def _open_task(self, message: TaskList.Opened) -> None:
         self.push_screen(TaskDetail(self.state, message.task_id))
@@ -357,6 +363,7 @@ class TaskwatchApp(App[int]):
         groups: list[tuple[str, list[tuple[str, str, bool]]]] = []
         sources = [("Everywhere", self.BINDINGS, self),
                    ("Lists (workers, queues, tasks…)", TaskList.BINDINGS, None),
+                   ("Queues", QueuesTable.BINDINGS, None),
                    ("Task detail", TaskDetail.BINDINGS, None)]
         for title, bindings, owner in sources:
             rows = []

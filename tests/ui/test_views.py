@@ -104,3 +104,40 @@ def test_action_keys_are_reserved_and_help_lists_them(demo_workers):
             assert not isinstance(app.screen, HelpScreen)
 
     asyncio.run(scenario())
+
+
+def test_peek_a_queue_without_consuming_it(demo_workers):
+    import redis
+
+    from taskwatch.ui.screens.queue_peek import QueuePeek
+    from taskwatch.ui.views.queues import QueuesTable
+
+    queue = f"peek-{uuid.uuid4().hex[:8]}"
+    producer = Celery("p", broker=demo_workers.broker_url, set_as_current=False)
+    for i in range(3):
+        producer.send_task("tasks.add", args=(i, f"[b]{i}[/b]"), queue=queue)
+    port = int(demo_workers.broker_url.rsplit(":", 1)[1].split("/")[0])
+    client = redis.Redis(port=port)
+    assert client.llen(queue) == 3
+
+    async def scenario() -> None:
+        app = make_app(demo_workers)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("2")
+            table = app.query_one(QueuesTable)
+            await wait_until(pilot, lambda: queue in [row.key.value for row in table.ordered_rows])
+            table.move_cursor(row=table.get_row_index(queue))
+            await pilot.press("enter")
+            assert isinstance(app.screen, QueuePeek)
+            body = app.screen.query_one("#peek-body")
+            await wait_until(pilot, lambda: "tasks.add" in str(body.render()))
+            shown = body.render()
+            plain = shown.plain if isinstance(shown, Text) else str(shown)
+            assert plain.count("tasks.add") == 3
+            assert "[b]0[/b]" in plain  # markup in an argument is just characters
+            await pilot.press("escape")
+            assert not isinstance(app.screen, QueuePeek)
+
+    asyncio.run(scenario())
+    assert client.llen(queue) == 3  # nothing was consumed
+    client.delete(queue)

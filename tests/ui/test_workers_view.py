@@ -32,14 +32,15 @@ def rows(app: TaskwatchApp) -> dict[str, list[str]]:
 
 
 def status(app: TaskwatchApp) -> str:
-    return app.query_one(StatusBar).render().plain
+    return app.query_one(StatusBar).render().plain  # type: ignore[union-attr]
 
 
 def test_workers_appear_at_80x24_and_q_exits_zero(demo_workers):
     async def scenario() -> None:
         app = TaskwatchApp(settings(demo_workers.broker_url, read_only=True))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: set(demo_workers.hostnames) <= set(rows(app)))
+            await wait_until(pilot, lambda: set(demo_workers.hostnames) <= set(rows(app))
+                             and "2/2 workers" in status(app))
             shown = rows(app)
             for host in demo_workers.hostnames:
                 assert shown[host][1] == "online"

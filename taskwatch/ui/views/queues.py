@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
 
 from taskwatch.engine.state import ClusterState
 from taskwatch.ui.views.tables import KeyedTable
@@ -48,6 +50,17 @@ def _num(value: int | None) -> Text:
 
 
 class QueuesTable(KeyedTable):
+    BINDINGS = [Binding("enter", "peek", "Peek", id="queues.peek")]
+
+    class PeekRequested(Message):
+        def __init__(self, queue: str) -> None:
+            super().__init__()
+            self.queue = queue
+
+    def action_peek(self) -> None:
+        if self.selected_key is not None:
+            self.post_message(self.PeekRequested(self.selected_key))
+
     COLUMNS = (
         ("name", "Queue", None),
         ("ready", "Ready", 7),

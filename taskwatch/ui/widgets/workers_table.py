@@ -1,4 +1,8 @@
-"""The workers pane: one row per hostname, updated in place."""
+"""The workers pane: one row per hostname, updated in place.
+
+Columns drop by priority as the terminal narrows (pool first, then load),
+the queues column takes what is left: at 80x24 nothing needs scrolling.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +13,28 @@ from textual.widgets import DataTable
 
 from taskwatch.engine.state import ClusterState, WorkerInfo
 
-# (key, label, width)
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("host", "Worker", 24),
-    ("state", "State", 7),
-    ("seen", "Seen", 4),
-    ("pool", "Pool", 7),
-    ("conc", "Conc", 4),
-    ("processed", "Processed", 9),
-    ("queues", "Queues", 0),
+# (key, label, width or 0 for the flexible one, narrowest terminal that shows it)
+COLUMNS: tuple[tuple[str, str, int, int], ...] = (
+    ("host", "Worker", 22, 0),
+    ("state", "State", 7, 0),
+    ("seen", "Seen", 4, 0),
+    ("active", "Active", 6, 0),
+    ("processed", "Done", 8, 0),
+    ("load", "Load", 5, 88),
+    ("pool", "Pool", 10, 100),
+    ("queues", "Queues", 0, 0),
 )
-FLEXIBLE = "queues"  # takes whatever width is left
+FLEXIBLE = "queues"
 
 
 def _age(seconds: float | None) -> str:
+    """Coarse on purpose: a worker seen "now" costs no repaint every second."""
     if seconds is None:
         return "-"
+    if seconds < 10:
+        return "now"
     if seconds < 60:
-        return f"{int(seconds)}s"
+        return f"{int(seconds // 10) * 10}s"
     if seconds < 3600:
         return f"{int(seconds // 60)}m"
     return f"{int(seconds // 3600)}h"
@@ -39,13 +47,19 @@ def _cells(worker: WorkerInfo, now: float, queues_width: int) -> dict[str, Text]
     state = Text("online", style="green") if online else Text("offline", style="dim red")
     if worker.error:
         state = Text("error", style="bold yellow")
+    pool = worker.pool or "-"
+    if worker.concurrency is not None:
+        pool = f"{pool}/{worker.concurrency}"
+    load = f"{worker.loadavg[0]:.2f}" if worker.loadavg else "-"
     return {
         "host": Text(worker.hostname, style=style, no_wrap=True, overflow="ellipsis"),
         "state": state,
         "seen": Text(_age(None if seen is None else max(0.0, now - seen)), style=style, justify="right"),
-        "pool": Text(worker.pool or "-", style=style),
-        "conc": Text("-" if worker.concurrency is None else str(worker.concurrency), style=style, justify="right"),
-        "processed": Text("-" if worker.processed is None else f"{worker.processed:,}", style=style, justify="right"),
+        "active": Text("-" if worker.active is None else str(worker.active), style=style, justify="right"),
+        "processed": Text("-" if worker.processed is None else f"{worker.processed:,}", style=style,
+                          justify="right"),
+        "load": Text(load, style=style, justify="right"),
+        "pool": Text(pool, style=style),
         "queues": _fit(", ".join(worker.queues) or "-", queues_width, style),
     }
 
@@ -63,42 +77,75 @@ class WorkersTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._shown: dict[str, dict[str, str]] = {}
         self._queues_width = 20
+        self._columns: tuple[str, ...] = ()
         self._last: ClusterState | None = None
+        self._needle = ""
 
-    def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width or None)
+    def _wanted_columns(self) -> tuple[str, ...]:
+        width = self.size.width or 80
+        return tuple(key for key, _, _, minimum in COLUMNS if width >= minimum)
+
+    def _build_columns(self) -> None:
+        """(Re)create the columns for this width; rows are re-added by show()."""
+        selected = self.selected_key
+        self.clear(columns=True)
+        self._shown.clear()
+        self._columns = self._wanted_columns()
+        for key, label, width, _ in COLUMNS:
+            if key in self._columns:
+                self.add_column(label, key=key, width=width or None)
+        if self._last is not None:
+            self.show(self._last, self._needle)
+            if selected is not None and selected in self._shown:
+                self.move_cursor(row=self.get_row_index(selected), animate=False)
 
     def on_resize(self) -> None:
-        # The flexible column is auto-sized to its content, so cut its text
-        # to what is left of the width: no horizontal scrolling at 80 columns.
-        fixed = sum(width + 2 * self.cell_padding for key, _, width in COLUMNS if key != FLEXIBLE)
+        fixed = sum(w + 2 * self.cell_padding for key, _, w, minimum in COLUMNS
+                    if key != FLEXIBLE and self.size.width >= minimum)
         spare = max(self.size.width - fixed - 2 * self.cell_padding - 1, 6)
-        if spare != self._queues_width:
+        rebuild = self._wanted_columns() != self._columns
+        if spare != self._queues_width or rebuild:
             self._queues_width = spare
-            if self._last is not None:
-                self.show(self._last)
+            if rebuild:
+                self._build_columns()
+            elif self._last is not None:
+                self.show(self._last, self._needle)
+
+    def on_mount(self) -> None:
+        if not self._columns:
+            self._build_columns()
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self.row_count or not self.is_valid_row_index(self.cursor_row):
+            return None
+        return self.ordered_rows[self.cursor_row].key.value
 
     def show(self, state: ClusterState, needle: str = "") -> None:
         """Bring the rows in line with ``state``: add, update changed cells, re-sort."""
-        self._last = state
+        self._last, self._needle = state, needle
+        if not self._columns:
+            return
         now = time.time()
         with state.lock:
             workers = list(state.workers.values())
         if needle:
-            workers = [w for w in workers if needle.lower() in w.hostname.lower()
-                       or any(needle.lower() in q.lower() for q in w.queues)]
-            for gone in [h for h in self._shown if h not in {w.hostname for w in workers}]:
-                self.remove_row(gone)
-                del self._shown[gone]
+            lowered = needle.lower()
+            workers = [w for w in workers if lowered in w.hostname.lower()
+                       or any(lowered in q.lower() for q in w.queues)]
+        wanted = {w.hostname for w in workers}
         order = [w.hostname for w in sorted(workers, key=lambda w: (not w.online(now), w.hostname))]
         with self.app.batch_update():
+            for gone in [h for h in self._shown if h not in wanted]:
+                self.remove_row(gone)
+                del self._shown[gone]
             for worker in workers:
                 cells = _cells(worker, now, self._queues_width)
+                cells = {k: v for k, v in cells.items() if k in self._columns}
                 plain = {k: f"{v.plain}\0{v.style}" for k, v in cells.items()}
                 shown = self._shown.get(worker.hostname)
                 if shown is None:
-                    self.add_row(*(cells[k] for k, _, _ in COLUMNS), key=worker.hostname)
+                    self.add_row(*(cells[k] for k in self._columns), key=worker.hostname)
                 else:
                     for key, value in cells.items():
                         if shown[key] != plain[key]:
@@ -110,9 +157,7 @@ class WorkersTable(DataTable):
 
     def _reorder(self, order: list[str]) -> None:
         """Re-sort rows, keeping the cursor on the same worker."""
-        selected = None
-        if self.row_count and self.is_valid_row_index(self.cursor_row):
-            selected = self.ordered_rows[self.cursor_row].key
+        selected = self.selected_key
         position = {host: i for i, host in enumerate(order)}
         self.sort("host", key=lambda host: position.get(host.plain, len(position)))
         if selected is not None:

@@ -1,0 +1,87 @@
+"""Enter on a queue: its next messages, read without consuming them."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def render_messages(queue: str, messages: list, error: str | None) -> Text:
+    text = Text()
+    text.append(f"Next messages in {queue}", style="bold")
+    text.append("  (read with LRANGE: nothing is consumed)\n\n", style="dim")
+    if error:
+        text.append(error, style="yellow")
+        return text
+    if not messages:
+        text.append("The queue is empty.", style="dim")
+        return text
+    for i, message in enumerate(messages, 1):
+        text.append(f"{i:>2}. ", style="bold")
+        text.append(message.task or "?", style="bold")
+        text.append(f"  {message.id or '-'}\n", style="dim")
+        details = []
+        if message.priority is not None:
+            details.append(f"priority {message.priority}")
+        if message.eta:
+            details.append(f"eta {message.eta}")
+        if message.retries:
+            details.append(f"retries {message.retries}")
+        if message.content_type and message.content_type != "application/json":
+            details.append(f"{message.content_type}: headers only, body not decoded")
+        if details:
+            text.append("    " + ", ".join(details) + "\n", style="yellow")
+        text.append("    args   ", style="dim")
+        text.append((message.args or "-") + "\n")
+        if message.kwargs and message.kwargs != "{}":
+            text.append("    kwargs ", style="dim")
+            text.append(message.kwargs + "\n")
+        if getattr(message, "error", None):
+            text.append(f"    {message.error}\n", style="red")
+    return text
+
+
+class QueuePeek(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,enter", "close", "Close", id="peek.close"),
+                Binding("r", "reload", "Reload", id="peek.reload")]
+
+    DEFAULT_CSS = """
+    QueuePeek { align: center middle; }
+    QueuePeek > VerticalScroll { width: 96; max-width: 100%; height: 90%; border: round $accent;
+                                 background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, monitor, queue: str, count: int = 10) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.queue = queue
+        self.count = count
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(Text(f"Reading {self.queue}…", style="dim"), id="peek-body")
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            messages, error = self.monitor.peek(self.queue, self.count), None
+        except Exception as exc:  # noqa: BLE001 - shown in the window, one line
+            messages, error = [], str(exc)
+        self.app.call_from_thread(self._show, messages, error)
+
+    def _show(self, messages: list, error: str | None) -> None:
+        self.query_one("#peek-body", Static).update(render_messages(self.queue, messages, error))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
