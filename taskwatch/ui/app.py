@@ -21,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Vertical
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Input, Static
 from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
@@ -39,6 +39,7 @@ from taskwatch.ui.screens.task_detail import TaskDetail
 from taskwatch.ui.views.names import NamesTable
 from taskwatch.ui.views.queues import QueuesTable
 from taskwatch.ui.views.upcoming import UpcomingTable
+from taskwatch.ui.widgets.footer import QuietFooter
 from taskwatch.ui.widgets.status_bar import StatusBar
 from taskwatch.ui.widgets.tab_bar import TabBar
 from taskwatch.ui.widgets.task_list import TaskList
@@ -149,7 +150,7 @@ class TaskwatchApp(App[int]):
             yield NamesTable(id="names")
             yield UpcomingTable(id="upcoming")
         yield Input(placeholder="filter: name, id, args, exception… (Enter keeps, Esc clears)", id="filter")
-        yield Footer(compact=True)
+        yield QuietFooter(compact=True)
 
     def on_mount(self) -> None:
         # The event receiver thread can be busy for long stretches at burst
