@@ -20,6 +20,7 @@ from taskwatch.sources.errors import SourceError
 from taskwatch.text import mask_secrets
 
 EXIT_USAGE = 2
+DEMO_APP = "taskwatch.demo.app"
 
 _COMMON = [
     click.option("-A", "--app", "app", metavar="APP", help="Celery app to load, as with `celery -A` (module, module:attr, package)."),
@@ -227,14 +228,18 @@ def demo(headless: bool) -> None:
     from taskwatch.demo.cluster import run
 
     def open_ui(cluster) -> int:
+        from taskwatch.sources.celery_app import load_app
+
         settings = Settings(
+            app=DEMO_APP,
             broker_url=cluster.broker_url,
             result_backend=cluster.result_backend,
             jobstores=(cluster.jobstore_url,),
             profile="demo",
-            origins={"broker_url": "demo", "result_backend": "demo", "jobstores": "demo"},
+            origins={"app": "demo", "broker_url": "demo", "result_backend": "demo", "jobstores": "demo"},
         )
-        return _run_tui(settings)
+        # The demo app's beat schedule, queues and routes feed the views.
+        return _run_tui(settings, load_app(DEMO_APP))
 
     sys.exit(run(headless=headless, open_ui=open_ui))
 

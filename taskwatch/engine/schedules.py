@@ -47,7 +47,7 @@ def beat_entries(conf: Any, now: float) -> list[Upcoming]:
             description = _describe(sched)
             try:
                 remaining = sched.remaining_estimate(now_dt - timedelta(microseconds=1))
-                next_run = now + max(remaining.total_seconds(), 0.0)
+                next_run = float(round(now + max(remaining.total_seconds(), 0.0)))
                 exact = True
             except Exception:  # noqa: BLE001 - a schedule class we cannot evaluate
                 next_run = None

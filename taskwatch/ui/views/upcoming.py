@@ -18,7 +18,7 @@ class UpcomingTable(KeyedTable):
         ("source", "From", 5),
         ("task", "Task", None),
         ("schedule", "Schedule", 18),
-        ("next", "Next run", 14),
+        ("next", "Next run", 17),
     )
 
     def show(self, entries: list[Upcoming], needle: str = "") -> None:
