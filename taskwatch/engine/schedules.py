@@ -7,6 +7,7 @@ and solar schedules, "within the interval" for plain intervals.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,7 +47,10 @@ def beat_entries(conf: Any, now: float) -> list[Upcoming]:
         elif isinstance(sched, crontab | solar):
             description = _describe(sched)
             try:
-                remaining = sched.remaining_estimate(now_dt - timedelta(microseconds=1))
+                # A copy that reads *our* clock: the user's object stays untouched.
+                clock = copy.copy(sched)
+                clock.nowfun = lambda: now_dt
+                remaining = clock.remaining_estimate(now_dt - timedelta(microseconds=1))
                 next_run = float(round(now + max(remaining.total_seconds(), 0.0)))
                 exact = True
             except Exception:  # noqa: BLE001 - a schedule class we cannot evaluate
