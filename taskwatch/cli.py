@@ -94,10 +94,10 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.exit(_run_tui(settings, app))
 
 
-def _run_tui(settings: Settings, app: Any = None) -> int:
+def _run_tui(settings: Settings, app: Any = None, cleanups: list | None = None) -> int:
     from taskwatch.ui.app import TaskwatchApp
 
-    tui = TaskwatchApp(settings, celery_app=app)
+    tui = TaskwatchApp(settings, celery_app=app, cleanups=cleanups)
     result = tui.run()
     return result if isinstance(result, int) else (tui.return_code or 0)
 
@@ -239,7 +239,7 @@ def demo(headless: bool) -> None:
             origins={"app": "demo", "broker_url": "demo", "result_backend": "demo", "jobstores": "demo"},
         )
         # The demo app's beat schedule, queues and routes feed the views.
-        return _run_tui(settings, load_app(DEMO_APP))
+        return _run_tui(settings, load_app(DEMO_APP), cleanups=[cluster.stop])
 
     sys.exit(run(headless=headless, open_ui=open_ui))
 

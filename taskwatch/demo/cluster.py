@@ -106,6 +106,7 @@ class DemoCluster:
         self._redis: RedisServer | None = None
         self._children: list[_Child] = []
         self._stopped = False
+        self._stop_lock = threading.Lock()
 
     # -- what clients need -----------------------------------------------------
 
@@ -184,9 +185,13 @@ class DemoCluster:
 
         Safe to call more than once, and after a failed ``start()``.
         """
-        if self._stopped:
-            return
-        self._stopped = True
+        with self._stop_lock:  # a second caller waits until the first is done
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stop_all(timeout)
+
+    def _stop_all(self, timeout: float) -> None:
         self._stop_children(timeout)
         if self._redis is not None:
             self._redis.stop()

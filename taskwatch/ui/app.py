@@ -11,9 +11,12 @@ visible view does any work.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -109,9 +112,16 @@ class TaskwatchApp(App[int]):
     REDRAW_INTERVAL = 0.5  # seconds between redraws from the engine's state
     SELECT_INTERVAL = 2.0  # at most this often the tasks list is re-selected while data flows
 
+    EXIT_GRACE = 3.0  # seconds a signalled shutdown may take before it is forced
+
     def __init__(self, settings: Settings, celery_app: Celery | None = None, *,
-                 monitor: Monitor | None = None, poll: bool = True) -> None:
+                 monitor: Monitor | None = None, poll: bool = True,
+                 cleanups: list[Callable[[], None]] | None = None) -> None:
+        """``cleanups`` run before a forced exit (see :meth:`_on_signal`)."""
         super().__init__()
+        self.cleanups = list(cleanups or ())
+        self._run_finished = False
+        self._previous_handlers: dict[int, object] = {}
         assert settings.broker_url, "the CLI checks that a broker is configured"
         self.settings = settings
         self.state = monitor.state if monitor is not None else ClusterState(max_tasks=settings.max_tasks)
@@ -156,11 +166,13 @@ class TaskwatchApp(App[int]):
         # The event receiver thread can be busy for long stretches at burst
         # rates; a shorter GIL switch interval keeps keys answered quickly.
         sys.setswitchinterval(0.001)
-        loop = asyncio.get_running_loop()
+        # A plain signal handler, not the event loop's: when the terminal has
+        # gone away the loop itself can be stuck writing to it.
+        self._loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP):
             try:
-                loop.add_signal_handler(signum, self.exit)
-            except (NotImplementedError, RuntimeError, ValueError):  # not main thread / platform
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):  # not the main thread (tests drive the app elsewhere)
                 pass
         self.query_one("#filter", Input).display = False
         self.query_one(WorkersTable).focus()
@@ -181,6 +193,34 @@ class TaskwatchApp(App[int]):
         monitor.start()  # the event receiver thread
         if self._poll_enabled:
             self.post_message(Polled(monitor.poll()))
+
+    def run(self, *args, **kwargs):  # noqa: ANN201 - Textual's signature
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            self._run_finished = True
+
+    def _on_signal(self, signum: int, frame: object = None) -> None:
+        """SIGTERM, or SIGHUP when the SSH link drops: leave, and make sure of it.
+
+        With the terminal gone, the app can block forever writing to it (seen
+        after a killed tmux/SSH session). A watchdog then runs the cleanups
+        (the demo stops its cluster) and ends the process.
+        """
+        threading.Thread(target=self._force_exit, args=(128 + signum,), daemon=True,
+                         name="taskwatch-exit-watchdog").start()
+        self._loop.call_soon_threadsafe(self.exit, 128 + signum)
+
+    def _force_exit(self, code: int) -> None:
+        time.sleep(self.EXIT_GRACE)
+        if self._run_finished:
+            return  # the shutdown finished: whoever ran the app cleans up
+        for cleanup in self.cleanups:
+            try:
+                cleanup()
+            except Exception:  # noqa: BLE001, S110 - exiting anyway
+                pass
+        os._exit(code)
 
     # -- polling ------------------------------------------------------------
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
@@ -404,5 +444,7 @@ class TaskwatchApp(App[int]):
         self.exit(0)
 
     def on_unmount(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
         if self._monitor is not None:
             self._monitor.stop()

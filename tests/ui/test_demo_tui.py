@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +32,43 @@ def test_demo_opens_the_ui_on_its_workers_and_cleans_up(quit_key):
         assert [p for p in family if pid_alive(p)] == []
     finally:
         term.close()
+
+
+def test_demo_stops_everything_when_the_terminal_hangs_up():
+    """An SSH link drops: nobody reads the terminal any more and the process
+    gets SIGHUP. Textual's shutdown then blocks writing to the full terminal;
+    the demo must still stop its cluster and exit."""
+    import signal
+
+    term = demo_terminal()
+    try:
+        term.wait_for(r"2/2 workers", timeout=60)
+        family = [term.process.pid, *descendants(term.process.pid)]
+        workdir = next(Path(p).parent for p in _open_files(family) if "taskwatch-demo-" in p)
+        # Stop reading, and make the app write until the terminal's buffer is full.
+        for _ in range(60):
+            term.send("3" if _ % 2 else "2")
+            time.sleep(0.05)
+        term.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline and [p for p in family if pid_alive(p)]:
+            time.sleep(0.1)
+        assert [p for p in family if pid_alive(p)] == [], "taskwatch demo or its cluster outlived SIGHUP"
+        assert not workdir.exists()
+    finally:
+        term.close()
+
+
+def _open_files(pids: list[int]) -> list[str]:
+    """Paths the processes hold open (their log files live in the demo's directory)."""
+    paths = []
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    paths.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return paths
