@@ -143,17 +143,22 @@ class Monitor:
             missing = not self.state.workers or any(w.pool is None for w in self.state.workers.values())
         details = missing or self._rounds % DETAILS_EVERY == 0
         self._rounds += 1
-        workers = self.inspector.poll_workers(
-            expect if self.events_connected else (), details=details, on_pong=self._pong,
-        )
+        if expect and self.events_connected and not details:
+            # Heartbeats say who is alive: ask everything at once.
+            workers, tasks = self.inspector.quick_round(expect)
+        else:
+            workers = self.inspector.poll_workers(
+                expect if self.events_connected else (), details=details, on_pong=self._pong,
+            )
+            tasks = None if workers.broker_error else self.inspector.poll_tasks(sorted(workers.pings))
         report.workers = workers
         if workers.broker_error:
             report.errors.append(workers.broker_error)
         else:
             self.state.apply_worker_poll(workers)
-            hosts = sorted(workers.pings)
-            report.tasks = self.inspector.poll_tasks(hosts)
-            self._apply_task_poll(report.tasks, recovered=repairing)
+            report.tasks = tasks
+            if tasks is not None:
+                self._apply_task_poll(tasks, recovered=repairing)
         self._poll_queues(report)
         if not self._backfilled:
             self.backfill(report)

@@ -181,11 +181,29 @@ class Inspector:
         poll.duration = time.monotonic() - t0
         return poll
 
+    def quick_round(self, hosts: Sequence[str]) -> tuple[WorkerPoll, TaskPoll]:
+        """Ping and the task inspects at once, for workers already known alive.
+
+        One round trip instead of two: all four broadcasts go out together,
+        each targeted with a reply limit. Workers not in ``hosts`` are not
+        asked; they show up through their heartbeats or the next full ping.
+        """
+        workers = WorkerPoll(started_at=time.time())
+        t0 = time.monotonic()
+        ping = self._pool().submit(self._ask, "ping", list(hosts))
+        tasks = self.poll_tasks(hosts)
+        try:
+            workers.pings = ping.result()
+        except Exception as exc:  # noqa: BLE001 - a broker failure ends this round only
+            workers.broker_error = _broker_error(self.broker_url, exc)
+        workers.duration = time.monotonic() - t0
+        return workers, tasks
+
     def _pool(self):
         if self._executor is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._executor = ThreadPoolExecutor(max_workers=len(TASK_KINDS) + 1,
+            self._executor = ThreadPoolExecutor(max_workers=len(TASK_KINDS) + 2,
                                                 thread_name_prefix="taskwatch-inspect")
         return self._executor
 
