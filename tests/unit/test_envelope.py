@@ -8,8 +8,6 @@ import json
 import lzma
 import pickle
 import random
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -407,17 +405,3 @@ def test_random_corruption_never_raises():
         message = decode_message(bytes(data))
         assert isinstance(message, PeekedMessage)
         assert_display_safe(message)
-
-
-# -- hygiene -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("module", ["taskwatch.sources.envelope", "taskwatch.sources.queues"])
-def test_queue_modules_do_not_import_textual_or_rich(module):
-    code = (
-        f"import sys, {module}\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
-        "assert not bad, bad\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
