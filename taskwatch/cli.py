@@ -26,7 +26,7 @@ _COMMON = [
     click.option("-A", "--app", "app", metavar="APP", help="Celery app to load, as with `celery -A` (module, module:attr, package)."),
     click.option("-b", "--broker", "broker_url", metavar="URL", help="Broker URL (redis://, amqp://, ...). Env: CELERY_BROKER_URL."),
     click.option("--result-backend", "result_backend", metavar="URL", help="Result backend URL. Env: CELERY_RESULT_BACKEND."),
-    click.option("--jobstore", "jobstores", metavar="URL", multiple=True, help="APScheduler job store URL (repeatable). Env: TASKWATCH_JOBSTORE."),
+    click.option("--jobstore", "jobstores", metavar="URL", multiple=True, help="APScheduler job store URL (repeatable; read once scheduler support lands). Env: TASKWATCH_JOBSTORE."),
     click.option("--read-only/--read-write", "read_only", default=None, help="Refuse every action that changes the cluster."),
     click.option("--inspect-timeout", "inspect_timeout", type=float, metavar="SECONDS", help="How long to wait for workers to answer (default 1)."),
     click.option("--max-tasks", "max_tasks", type=int, metavar="N", help="Tasks kept in memory, finished ones evicted first (default 100000)."),

@@ -122,6 +122,7 @@ class TaskwatchApp(App[int]):
         self.cleanups = list(cleanups or ())
         self._run_finished = False
         self._previous_handlers: dict[int, object] = {}
+        self._reported: set[str] = set()
         assert settings.broker_url, "the CLI checks that a broker is configured"
         self.settings = settings
         self.state = monitor.state if monitor is not None else ClusterState(max_tasks=settings.max_tasks)
@@ -236,6 +237,13 @@ class TaskwatchApp(App[int]):
     @on(Polled)
     def _polled(self, message: Polled) -> None:
         workers = message.report.workers
+        # Problems other than the broker's (which the status line shows):
+        # say each new one once, as a notification.
+        others = [e for e in message.report.errors if workers is None or e != workers.broker_error]
+        for error in others:
+            if error not in self._reported:
+                self.notify(error, severity="warning", markup=False, timeout=8)
+        self._reported = set(others)
         self._asked = True
         self._broker_error = workers.broker_error if workers is not None else None
         self._redraw(force=True)
