@@ -56,7 +56,7 @@ VIEW_LABELS = {"workers": "Workers", "queues": "Queues", "tasks": "Tasks", "name
                "upcoming": "Upcoming"}
 # Keys reserved for actions a later version wires (shown greyed until then).
 RESERVED_ACTIONS = {"revoke", "terminate", "retry", "trigger", "pause"}
-VIEW_ACTIONS = {"view", "task_tab", "filter", "clear_filter", "refresh"} | RESERVED_ACTIONS
+VIEW_ACTIONS = {"view", "task_tab", "filter", "clear_filter", "refresh", "nav", "open"} | RESERVED_ACTIONS
 
 
 class TaskwatchCommands(Provider):
@@ -86,13 +86,25 @@ class TaskwatchApp(App[int]):
     SUB_TITLE = __version__
     COMMANDS = {TaskwatchCommands}
     COMMAND_PALETTE_BINDING = "colon"
+    AUTO_FOCUS = None  # nothing holds focus but the filter box while it is open
 
+    # Every key lives here and drives the visible view: switching views
+    # moves no focus (restyling on focus changes was most of a keypress's
+    # cost under load), and the footer stays the same everywhere.
     BINDINGS = [
         Binding("1", "view('workers')", "Workers", show=False, id="view.workers"),
         Binding("2", "view('queues')", "Queues", show=False, id="view.queues"),
         Binding("3", "view('tasks')", "Tasks", show=False, id="view.tasks"),
         Binding("4", "view('names')", "Names", show=False, id="view.names"),
         Binding("5", "view('upcoming')", "Upcoming", show=False, id="view.upcoming"),
+        Binding("j,down", "nav('down')", "Down", show=False, id="nav.down"),
+        Binding("k,up", "nav('up')", "Up", show=False, id="nav.up"),
+        Binding("pagedown", "nav('page_down')", "Page down", show=False, id="nav.page-down"),
+        Binding("pageup", "nav('page_up')", "Page up", show=False, id="nav.page-up"),
+        Binding("g,home", "nav('top')", "Top", show=False, id="nav.top"),
+        Binding("G,end", "nav('bottom')", "Bottom", show=False, id="nav.bottom"),
+        Binding("enter", "open", "Open", id="open",
+                tooltip="Task: detail. Queue: peek at its next messages. Task name: its tasks."),
         Binding("left_square_bracket", "task_tab(-1)", "Prev tab", key_display="[", id="tasks.prev-tab"),
         Binding("right_square_bracket", "task_tab(1)", "Next tab", key_display="]", id="tasks.next-tab"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter"),
@@ -176,7 +188,7 @@ class TaskwatchApp(App[int]):
             except (ValueError, OSError):  # not the main thread (tests drive the app elsewhere)
                 pass
         self.query_one("#filter", Input).display = False
-        self.query_one(WorkersTable).focus()
+        self.set_focus(None)
         self.set_interval(self.REDRAW_INTERVAL, self._redraw)
         self._redraw(force=True)
         self._start_monitor()
@@ -339,9 +351,6 @@ class TaskwatchApp(App[int]):
         self.view = view
         self.query_one("#switcher", ContentSwitcher).current = view
         self.query_one("#views", TabBar).select(view)
-        focus = {"workers": WorkersTable, "tasks": TaskList}.get(view)
-        self.query_one(focus).focus() if focus else self.query_one(f"#{view}").focus()
-        self.refresh_bindings()
         self._redraw(force=True)
         if view == "tasks":
             self._maybe_select(force=True)
@@ -354,8 +363,46 @@ class TaskwatchApp(App[int]):
         self._maybe_select(force=True)
 
     def action_task_tab(self, step: int) -> None:
+        if self.view != "tasks":
+            self.action_view("tasks")
+            return
         index = (TABS.index(self.task_tab) + step) % len(TABS)
         self.show_task_tab(TABS[index])
+
+    def _view_widget(self):
+        return {"workers": self.query_one(WorkersTable), "queues": self.query_one(QueuesTable),
+                "tasks": self.query_one(TaskList), "names": self.query_one(NamesTable),
+                "upcoming": self.query_one(UpcomingTable)}[self.view]
+
+    def action_nav(self, where: str) -> None:
+        widget = self._view_widget()
+        if isinstance(widget, TaskList):
+            {"down": lambda: widget.action_cursor(1), "up": lambda: widget.action_cursor(-1),
+             "page_down": lambda: widget.action_page(1), "page_up": lambda: widget.action_page(-1),
+             "top": lambda: widget.action_jump(0), "bottom": lambda: widget.action_jump(-1)}[where]()
+        else:
+            {"down": widget.action_cursor_down, "up": widget.action_cursor_up,
+             "page_down": widget.action_page_down, "page_up": widget.action_page_up,
+             "top": widget.action_scroll_top, "bottom": widget.action_scroll_bottom}[where]()
+
+    def action_open(self) -> None:
+        """Enter: a task's detail, a queue's next messages, a task name's tasks."""
+        if self.view == "tasks":
+            self.query_one(TaskList).action_open()
+        elif self.view == "queues":
+            self.query_one(QueuesTable).action_peek()
+        elif self.view == "names":
+            name = self.query_one(NamesTable).selected_key
+            if name:
+                self.show_task_tab("all")
+                self._set_filter(name)
+
+    def _set_filter(self, text: str) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = text
+        box.display = bool(text)
+        self.needle = text
+        self._maybe_select(force=True)
 
     @on(QueuesTable.PeekRequested)
     def _peek(self, message: QueuesTable.PeekRequested) -> None:
@@ -399,8 +446,7 @@ class TaskwatchApp(App[int]):
             self._maybe_select(force=True)
 
     def _focus_view(self) -> None:
-        focus = {"workers": "#workers-table", "tasks": "#task-list"}.get(self.view, f"#{self.view}")
-        self.query_one(focus).focus()
+        self.set_focus(None)  # keys go to the app, which drives the visible view
 
     # -- keys that apply or not ---------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -408,8 +454,6 @@ class TaskwatchApp(App[int]):
             return False  # a detail or modal screen is on top: these are about the views
         if action in RESERVED_ACTIONS:
             return None  # shown, greyed: wired by a later version
-        if action == "task_tab":
-            return self.view == "tasks"  # hidden elsewhere
         if action == "clear_filter":
             return bool(self.needle) or self.query_one("#filter", Input).display
         return True
@@ -417,8 +461,6 @@ class TaskwatchApp(App[int]):
     def action_help(self) -> None:
         groups: list[tuple[str, list[tuple[str, str, bool]]]] = []
         sources = [("Everywhere", self.BINDINGS, self),
-                   ("Lists (workers, queues, tasks…)", TaskList.BINDINGS, None),
-                   ("Queues", QueuesTable.BINDINGS, None),
                    ("Task detail", TaskDetail.BINDINGS, None)]
         for title, bindings, owner in sources:
             rows = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 
 from taskwatch.engine.state import ClusterState
@@ -50,8 +49,6 @@ def _num(value: int | None) -> Text:
 
 
 class QueuesTable(KeyedTable):
-    BINDINGS = [Binding("enter", "peek", "Peek", id="queues.peek")]
-
     class PeekRequested(Message):
         def __init__(self, queue: str) -> None:
             super().__init__()

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 
-class KeyedTable(DataTable):
+class KeyedTable(DataTable, can_focus=False):
     """A DataTable fed whole rows by key; applies only the differences."""
 
     # (key, label, width or None for auto)

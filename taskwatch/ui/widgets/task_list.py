@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -67,22 +65,12 @@ COLUMNS = (
 )
 
 
-class TaskList(ScrollView, can_focus=True):
+class TaskList(ScrollView, can_focus=False):
     """Rows of tasks by id; cursor kept on the same task across updates."""
 
     DEFAULT_CSS = """
     TaskList { height: 1fr; }
     """
-
-    BINDINGS = [
-        Binding("j,down", "cursor(1)", "Down", show=False, id="task-list.down"),
-        Binding("k,up", "cursor(-1)", "Up", show=False, id="task-list.up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="task-list.page-down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="task-list.page-up"),
-        Binding("g,home", "jump(0)", "Top", show=False, id="task-list.top"),
-        Binding("G,end", "jump(-1)", "Bottom", show=False, id="task-list.bottom"),
-        Binding("enter", "open", "Detail", id="task-list.open"),
-    ]
 
     cursor: reactive[int] = reactive(0)
 
@@ -121,7 +109,7 @@ class TaskList(ScrollView, can_focus=True):
         running = task.state == "STARTED"
         tick = int(now - task.started) if running and task.started else 0
         return (task.uuid, task.state, task.state_ts, task.retries, tick, task.exception is None,
-                index == self.cursor, self.has_focus)
+                index == self.cursor)
 
     # -- data -----------------------------------------------------------------
     def set_ids(self, ids: list[str]) -> None:
@@ -239,8 +227,7 @@ class TaskList(ScrollView, can_focus=True):
         if task is not None and task.recovered:
             text.stylize("italic")
         if index == self.cursor:
-            text.stylize(self.get_component_rich_style("task-list--cursor") if self.has_focus
-                         else Style(reverse=True, dim=True))
+            text.stylize(self.get_component_rich_style("task-list--cursor"))
         segments = list(text.render(self.app.console))
         strip = Strip(segments).adjust_cell_length(width, self.rich_style)
         return strip.apply_style(self.rich_style) if segments else strip

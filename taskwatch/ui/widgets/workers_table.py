@@ -70,7 +70,7 @@ def _fit(value: str, width: int, style: str) -> Text:
     return text
 
 
-class WorkersTable(DataTable):
+class WorkersTable(DataTable, can_focus=False):
     """Workers keyed by hostname; only changed cells are touched."""
 
     def __init__(self, **kwargs) -> None:
