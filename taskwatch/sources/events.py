@@ -19,7 +19,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -290,7 +290,7 @@ class RedisEventReceiver(_Receiver):
 class AmqpEventReceiver(_Receiver):
     """An exclusive, auto-deleted ``celeryev.<uuid>`` queue bound to ``#``, as Celery's own."""
 
-    def __init__(self, broker_url: str, sink: EventSink, *, app: Any = None,
+    def __init__(self, broker_url: str, sink: EventSink, *,
                  exchange: str = "celeryev", timeout: float = 3.0,
                  queue_ttl: float = 5.0, queue_expires: float = 60.0) -> None:
         super().__init__(broker_url, sink, name="taskwatch-events-amqp")
@@ -374,5 +374,3 @@ def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mappi
         return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout)
     raise ValueError(f"events over {scheme}:// are not supported (Redis and AMQP are)")
 
-
-Callback = Callable[..., None]
