@@ -16,7 +16,6 @@ No Textual here: the UI reads ``monitor.state`` under its lock.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,8 +26,6 @@ from taskwatch.engine.state import FINAL, ClusterState
 from taskwatch.sources.errors import SourceError, describe
 from taskwatch.sources.events import event_receiver
 from taskwatch.sources.inspect import Inspector, TaskPoll, WorkerPoll
-
-log = logging.getLogger(__name__)
 
 DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from taskwatch.engine.state import (
     FAILURE,
@@ -70,10 +69,10 @@ def select_tasks(state: ClusterState, tab: str = "all", needle: str = "", limit:
     return out
 
 
-def tab_counts(state: ClusterState, tasks: Iterable[Task] | None = None) -> dict[str, int]:
+def tab_counts(state: ClusterState) -> dict[str, int]:
     counts = dict.fromkeys(TABS, 0)
     with state.lock:
-        items = list(state.tasks.values()) if tasks is None else list(tasks)
+        items = list(state.tasks.values())
     for task in items:
         counts["all"] += 1
         for tab in TABS[:-1]:

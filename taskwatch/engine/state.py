@@ -102,10 +102,6 @@ class Task:
         self.children: list[str] | None = None
         self.recovered = False
 
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL
-
 
 class WorkerInfo:
     """A worker as its heartbeats and inspect replies describe it."""
@@ -219,7 +215,6 @@ class ClusterState:
     # queue name -> latest depth (a sources.queues.QueueDepth), and its history
     queues: dict[str, Any] = field(default_factory=dict)
     queue_history: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
-    queues_at: float | None = None
     counters: Counters = field(default_factory=Counters)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     # ids of finished tasks in the order they finished: evicted first
@@ -591,7 +586,6 @@ class ClusterState:
                     if history is None:
                         history = self.queue_history[depth.name] = deque(maxlen=self.HISTORY)
                     history.append((at, depth.messages))
-            self.queues_at = at
             self.version += 1
 
     # -- reading ------------------------------------------------------------

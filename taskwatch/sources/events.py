@@ -203,9 +203,14 @@ def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = 
     urls = [u for u in broker_url.split(";") if u]
     common: dict[str, Any] = {
         "socket_connect_timeout": timeout,
+        # Reads wait in select() with their own timeout; this bounds a read
+        # on a connection that went silent half-way through a reply.
+        "socket_timeout": max(timeout, 5.0),
         "socket_keepalive": True,
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 0,
+        # redis-py 8 speaks RESP3 by default, which Redis < 6 refuses (as in queues.py).
+        "protocol": 2,
     }
     if urls[0].startswith("sentinel://"):
         from redis.sentinel import Sentinel

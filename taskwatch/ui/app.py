@@ -33,7 +33,7 @@ from taskwatch.engine.query import TAB_LABELS, TABS, select_tasks, tab_counts
 from taskwatch.engine.schedules import beat_entries
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
-from taskwatch.text import mask_secrets
+from taskwatch.text import clean, mask_secrets
 from taskwatch.ui.css import css_path
 from taskwatch.ui.messages import Polled, Pong, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
@@ -266,7 +266,8 @@ class TaskwatchApp(App[int]):
             # A bug, not a broker problem (those are reported as data): say so.
             error = event.worker.error
             self.notify(f"internal error in {event.worker.name}: {type(error).__name__}: "
-                        f"{mask_secrets(str(error))[:200]}", severity="error", markup=False, timeout=10)
+                        f"{clean(mask_secrets(str(error)), 200, single_line=True)}",
+                        severity="error", markup=False, timeout=10)
         if event.worker.group == "inspect" and event.state == WorkerState.ERROR:
             self._arm_next_poll()  # a bug in a poll must not stop polling
         if event.worker.group == "select" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):

@@ -70,7 +70,7 @@ def test_profile_choice_cli_then_env_then_file(config):
     assert resolve({}, env={"TASKWATCH_CONFIG": str(config)}).profile == "prod"
 
 
-def test_env_values_are_typed():
+def test_env_values_are_typed(tmp_path):
     s = resolve(
         {},
         env={
@@ -78,19 +78,17 @@ def test_env_values_are_typed():
             "TASKWATCH_JOBSTORE": "redis://a/2, postgresql://b/c",
             "TASKWATCH_INSPECT_TIMEOUT": "0.5",
         },
-        config_file=_empty(),
+        config_file=_empty(tmp_path),
     )
     assert s.read_only is True
     assert s.jobstores == ("redis://a/2", "postgresql://b/c")
     assert s.inspect_timeout == 0.5
 
 
-def _empty() -> str:
-    import tempfile
-
-    handle = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
-    handle.close()
-    return handle.name
+def _empty(folder: Path) -> Path:
+    path = folder / "empty.toml"
+    path.write_text("")
+    return path
 
 
 @pytest.mark.parametrize(
@@ -122,9 +120,9 @@ def test_explicit_missing_config_file_is_an_error(tmp_path):
         resolve({}, env={}, config_file=tmp_path / "missing.toml")
 
 
-def test_bad_env_value_names_the_variable():
+def test_bad_env_value_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match=r"\$TASKWATCH_READ_ONLY"):
-        resolve({}, env={"TASKWATCH_READ_ONLY": "perhaps"}, config_file=_empty())
+        resolve({}, env={"TASKWATCH_READ_ONLY": "perhaps"}, config_file=_empty(tmp_path))
 
 
 def test_app_config_ranks_just_below_the_layer_that_named_it(config):

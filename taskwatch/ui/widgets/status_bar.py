@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.reactive import reactive
 from textual.widget import Widget
 
 from taskwatch.engine.state import ClusterState
@@ -18,8 +17,6 @@ class StatusBar(Widget):
     DEFAULT_CSS = """
     StatusBar { height: 1; }
     """
-
-    tick: reactive[int] = reactive(0, layout=False)
 
     def __init__(self, broker_url: str, profile: str | None, read_only: bool, **kwargs) -> None:
         super().__init__(**kwargs)
