@@ -96,8 +96,10 @@ def cli(ctx: click.Context, **options: Any) -> None:
 
 def _run_tui(settings: Settings, app: Any = None, cleanups: list | None = None) -> int:
     from taskwatch.ui.app import TaskwatchApp
+    from taskwatch.ui.collector import freeze_startup_objects
 
     tui = TaskwatchApp(settings, celery_app=app, cleanups=cleanups)
+    freeze_startup_objects()
     result = tui.run()
     return result if isinstance(result, int) else (tui.return_code or 0)
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -34,6 +34,7 @@ from taskwatch.engine.schedules import beat_entries
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
 from taskwatch.text import clean, mask_secrets
+from taskwatch.ui.collector import QuietCollector
 from taskwatch.ui.css import css_path
 from taskwatch.ui.messages import Polled, Pong, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
@@ -155,6 +156,7 @@ class TaskwatchApp(App[int]):
         self._selecting = False
         self._task_header = ""
         self._asked = False  # no round of asking has finished yet
+        self._collector = QuietCollector()
 
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -190,6 +192,7 @@ class TaskwatchApp(App[int]):
         self.query_one("#filter", Input).display = False
         self.set_focus(None)
         self.set_interval(self.REDRAW_INTERVAL, self._redraw)
+        self.set_interval(self._collector.quiet / 3, self._collector.tick)
         self._redraw(force=True)
         self._start_monitor()
 
@@ -211,7 +214,18 @@ class TaskwatchApp(App[int]):
         try:
             return super().run(*args, **kwargs)
         finally:
+            self._collector.release()
             self._run_finished = True
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            # Until this key's answer is on screen: no garbage collection, and
+            # the event receiver waits (events queue up in the socket).
+            self._collector.key()
+            if self._monitor is not None:
+                self._monitor.hold_events()
+                self.call_after_refresh(self._monitor.release_events)
+        await super().on_event(event)
 
     def _on_signal(self, signum: int, frame: object = None) -> None:
         """SIGTERM, or SIGHUP when the SSH link drops: leave, and make sure of it.
@@ -495,6 +509,7 @@ class TaskwatchApp(App[int]):
         self.exit(0)
 
     def on_unmount(self) -> None:
+        self._collector.release()
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
         if self._monitor is not None:

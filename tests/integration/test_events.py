@@ -142,3 +142,33 @@ def test_events_over_rabbitmq(rabbitmq_url, redis_server):
             channel = conn.channel()
             channel.queue_delete(queue)
             channel.close()
+
+
+def test_holding_events_delays_them_and_loses_none(fresh_redis):
+    """While the screen answers a key the receiver applies nothing; afterwards, everything."""
+    url = fresh_redis.url(0)
+    with Monitor(Settings(broker_url=url)) as monitor:
+        wait(lambda: monitor.events_connected)
+        client = redis.Redis(port=fresh_redis.port)
+        now = time.time()
+        _publish(client, "/0.celeryev/task.multi", [
+            {"type": "task-received", "uuid": "before", "name": "n", "timestamp": now, "hostname": "w@h"}])
+        wait(lambda: "before" in monitor.state.tasks)
+        monitor.hold_events(0.2)
+        ids = [f"held-{i}" for i in range(300)]
+        for i in range(0, 300, 30):
+            _publish(client, "/0.celeryev/task.multi", [
+                {"type": "task-received", "uuid": u, "name": "n", "timestamp": now, "hostname": "w@h"}
+                for u in ids[i:i + 30]])
+        time.sleep(0.1)
+        assert not any(u in monitor.state.tasks for u in ids)
+        monitor.release_events()
+        wait(lambda: all(u in monitor.state.tasks for u in ids), timeout=5)
+        # A hold ends by itself even if nobody releases it, and is capped.
+        monitor.hold_events(60)
+        _publish(client, "/0.celeryev/task.multi", [
+            {"type": "task-received", "uuid": "late", "name": "n", "timestamp": now, "hostname": "w@h"}])
+        started = time.monotonic()
+        wait(lambda: "late" in monitor.state.tasks, timeout=5)
+        assert time.monotonic() - started < 1.0
+        assert monitor.state.gaps == []
