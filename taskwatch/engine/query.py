@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 from taskwatch.engine.state import (
     FAILURE,
@@ -90,10 +91,29 @@ def timeline(task: Task) -> list[tuple[float, str]]:
     return sorted((ts, what) for ts, what in points if ts is not None)
 
 
+def parse_eta(value: str | None) -> float | None:
+    """An ETA or expiry as Celery sends it (ISO 8601; naive means UTC) -> epoch seconds."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
 def elapsed(task: Task, now: float | None = None) -> float | None:
-    """Runtime when finished, runtime so far when running."""
+    """Runtime when finished, runtime so far when running.
+
+    Celery reports a runtime only with task-succeeded; for a failed (or
+    revoked, or retried) task it is the time from started to finished.
+    """
     if task.runtime is not None:
         return task.runtime
     if task.started is not None and task.state is STARTED:
         return max(0.0, (time.time() if now is None else now) - task.started)
+    if task.started is not None and task.finished is not None and task.finished >= task.started:
+        return task.finished - task.started
     return None

@@ -1,7 +1,7 @@
 """SVG snapshots of the views, fed a recorded event stream (no network, frozen clocks).
 
 The stream in tests/data/demo-events.jsonl was recorded from `taskwatch demo`
-(timestamps moved to a fixed epoch) plus one hostile task. Regenerate the
+(timestamps and ETAs moved to a fixed epoch) plus one hostile task. Regenerate the
 snapshots after a deliberate UI change with `pytest tests/ui/test_snapshots.py
 --snapshot-update` and look at them before committing.
 """

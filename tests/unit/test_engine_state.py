@@ -195,3 +195,27 @@ def test_event_channel_names():
     assert redis_event_channel("redis://h/0", {"global_keyprefix": "app:"}) == "app:/0.celeryev"
     assert redis_event_channel("redis://h/0", {"fanout_prefix": False}) == "celeryev"
     assert redis_event_channel("redis://h/5", {"fanout_prefix": "/{db}.x."}) == "/5.x.celeryev"
+
+
+def test_runtime_of_a_failed_task_is_started_to_finished():
+    from taskwatch.engine.query import elapsed
+
+    s = ClusterState()
+    s.apply_events([ev("task-received", name="n"), ev("task-started", ts=T0 + 1),
+                    ev("task-failed", ts=T0 + 3.5, exception="E()")])
+    assert elapsed(s.tasks["t1"]) == 2.5  # Celery's task-failed carries no runtime
+    # Retried, then running again: the runtime so far, not the old attempt's.
+    s.apply_events([ev("task-received", uuid="r", name="n"), ev("task-started", uuid="r", ts=T0 + 1),
+                    ev("task-retried", uuid="r", ts=T0 + 2), ev("task-started", uuid="r", ts=T0 + 10)])
+    assert elapsed(s.tasks["r"], now=T0 + 12) == 2.0
+    s.apply_events([ev("task-received", uuid="q", name="n")])
+    assert elapsed(s.tasks["q"]) is None
+
+
+def test_eta_strings_as_celery_sends_them():
+    from taskwatch.engine.query import parse_eta
+
+    assert parse_eta("2026-11-27T14:07:05.500000+00:00") == 1_795_788_425.5
+    assert parse_eta("2026-11-27T15:07:05.500000+01:00") == 1_795_788_425.5
+    assert parse_eta("2026-11-27T14:07:05.500000") == 1_795_788_425.5  # naive: UTC, as Celery means it
+    assert parse_eta("soon\x1b[2J") is None and parse_eta(None) is None and parse_eta("") is None

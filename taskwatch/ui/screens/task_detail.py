@@ -43,7 +43,7 @@ def render_task(task: Task, state: ClusterState) -> Text:
     field("Runtime", duration(elapsed(task)))
     text.append("\n")
     exactness = ("exact values, from the worker or the result backend" if task.exact_args
-                 else "the worker's repr: long values are cut")
+                 else "a repr from the task's events: long values are cut")
     text.append("Arguments ", style="bold")
     text.append(f"({exactness})\n", style="dim")
     field("  args", task.args)

@@ -17,7 +17,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from taskwatch.engine.query import elapsed
+from taskwatch.engine.query import elapsed, parse_eta
 from taskwatch.engine.state import ClusterState, Task
 
 STATE_STYLES = {
@@ -58,7 +58,7 @@ COLUMNS = (
     ("state", "State", 8, 0),
     ("name", "Task", 0, 0),
     ("worker", "Worker", 16, 100),
-    ("when", "Received", 8, 0),
+    ("when", "When", 9, 0),  # received, or @due for a task waiting for its ETA
     ("time", "Runtime", 7, 72),
     ("retries", "Try", 3, 90),
     ("args", "Args", 0, 60),
@@ -204,7 +204,9 @@ class TaskList(ScrollView, can_focus=False):
                          style="red" if task.state == "FAILURE" else "dim"),
         }
         if task.eta and task.state not in ("SUCCESS", "FAILURE", "STARTED"):
-            cells["when"] = Text("eta " + task.eta[11:19], style="yellow")
+            # Waiting for its ETA (a countdown or a retry): when it is due, marked with @.
+            due = parse_eta(task.eta)
+            cells["when"] = Text("@" + (clock_time(due) if due is not None else task.eta), style="yellow")
         line = Text(no_wrap=True)
         for key, _, _ in self.visible_columns():
             cell = cells[key]
