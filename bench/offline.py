@@ -8,6 +8,12 @@ peer decodes the way kombu does (json + base64 + json) and calls
 ``State.event`` per event through Celery's own ``EventReceiver``; taskwatch runs its receiver's decoder and
 ``ClusterState.apply_events`` per message batch. Also reported: apply-only
 rates on already-decoded dicts. Prints events/s for each and the ratio.
+
+Last, listing: what one refresh of a tasks list costs over the state built.
+taskwatch selects the failed tab, newest first, and counts every tab (what
+its tasks view does on each re-selection); the peer is
+``State.tasks_by_time()`` filtered to failures (what ``celery events`` calls
+to draw its list; Flower sorts the same way).
 """
 
 from __future__ import annotations
@@ -83,6 +89,30 @@ def apply_only(decoded: list[list[dict]]) -> tuple[float, float]:
     return t_ours, time.perf_counter() - t0
 
 
+def listing(state: ClusterState, celery_state, repeat: int) -> tuple[float, float]:
+    from taskwatch.engine.query import select_tasks, tab_counts
+
+    def ours() -> None:
+        select_tasks(state, "failed")
+        select_tasks(state, "all")
+        tab_counts(state)
+
+    def theirs() -> None:
+        tasks = celery_state.tasks_by_time()
+        [uuid for uuid, task in tasks if task.state == "FAILURE"]
+        list(tasks)
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    return best(ours), best(theirs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=50_000)
@@ -108,6 +138,10 @@ def main() -> None:
     t_theirs = min(r[1] for r in results)
     print(f"apply only    taskwatch {total / t_ours:>10,.0f} events/s   "
           f"celery State {total / t_theirs:>10,.0f} events/s   ratio {t_theirs / t_ours:.1f}x")
+
+    t_ours, t_theirs = listing(state, celery_state, args.repeat)
+    print(f"list {args.tasks:,} tasks (failed, all, tab counts)  taskwatch {t_ours * 1000:,.1f} ms   "
+          f"celery State.tasks_by_time {t_theirs * 1000:,.1f} ms   ratio {t_theirs / t_ours:.1f}x")
 
 
 if __name__ == "__main__":

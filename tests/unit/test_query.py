@@ -1,0 +1,45 @@
+"""Task selection for the tasks view: the fast paths agree with the plain definition."""
+
+from __future__ import annotations
+
+import random
+
+from taskwatch.engine.query import TABS, in_tab, select_tasks, tab_counts
+from taskwatch.engine.state import ClusterState, Task
+
+STATES = ["PENDING", "SENT", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED",
+          "PROGRESS"]  # the last: a custom state (update_state) as a result backend may report
+
+
+def random_state(n: int = 3000, seed: int = 3) -> ClusterState:
+    rng = random.Random(seed)
+    state = ClusterState(max_tasks=10**6)
+    for i in range(n):
+        task = Task(f"id-{i:05d}")
+        task.state = rng.choice(STATES)
+        task.eta = rng.choice([None, None, "2026-11-27T14:07:05+00:00"])
+        task.name = rng.choice(["shop.add", "reports.process_report", "emails.send_email"])
+        task.args = f"({i},)"
+        state.tasks[task.uuid] = task
+    return state
+
+
+def test_select_and_counts_agree_with_in_tab():
+    state = random_state()
+    newest_first = list(reversed(state.tasks.values()))
+    for tab in TABS:
+        expected = [t.uuid for t in newest_first if in_tab(t, tab)]
+        assert select_tasks(state, tab) == expected, tab
+    counts = tab_counts(state)
+    assert counts == {tab: sum(in_tab(t, tab) for t in newest_first) for tab in TABS}
+    assert counts["all"] == 3000 and all(counts[tab] > 0 for tab in TABS)
+
+
+def test_filter_and_limit():
+    state = random_state()
+    reports = select_tasks(state, "failed", "PROCESS_REPORT")
+    assert reports and all(state.tasks[i].name == "reports.process_report" for i in reports)
+    assert all(state.tasks[i].state in ("FAILURE", "REVOKED", "REJECTED") for i in reports)
+    assert select_tasks(state, "failed", "process_report", limit=5) == reports[:5]
+    assert select_tasks(state, "all", "id-00042") == ["id-00042"]
+    assert select_tasks(ClusterState(), "active") == [] and tab_counts(ClusterState())["all"] == 0
