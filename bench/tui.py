@@ -12,9 +12,11 @@ measures, for each:
 * bytes written to the terminal per second on the idle cluster (what an SSH
   link carries while nobody touches the keyboard);
 * key to screen update while 20,000 events/s flow in: taskwatch switches
-  views (keys 2 and 4) and the time until the new view's header is on screen
-  counts; ``celery events`` moves its selection (key j) and the time until
-  its first output byte counts (a lower bound in its favour).
+  views (keys 4, 3, 2: task names, the tasks list over the ~100k tasks it
+  retains by then, queues) and the time until the new view's content is on
+  screen counts (its header; for the tasks list, a task's state); ``celery
+  events`` moves its selection (key j) and the time until its first output
+  byte counts (a lower bound in its favour).
 """
 
 from __future__ import annotations
@@ -121,6 +123,12 @@ class Load:
         self.process.join()
 
 
+def shown_tasks(term: Terminal) -> str:
+    """How many tasks taskwatch last said it retains (its tasks view's "All" tab)."""
+    found = re.findall(r"All ([\d,.]+[kM]?)", term.text)
+    return found[-1] if found else "none"
+
+
 def shown_rate(term: Terminal) -> str:
     """The events/s figure taskwatch last drew in its status line."""
     found = re.findall(r"([\d,]+) ev/s", term.text)
@@ -140,9 +148,10 @@ def pauses(samples: int) -> list[float]:
 
 def taskwatch_key_latency(term: Terminal, samples: int) -> list[float]:
     latencies = []
-    views = [("4", "Task name"), ("2", "By priority")]
+    by_view: dict[str, list[float]] = {}
+    views = [("4", "Task name"), ("3", "SUCCESS"), ("2", "By priority")]
     for i, pause in enumerate(pauses(samples)):
-        key, marker = views[i % 2]
+        key, marker = views[i % len(views)]
         term.read(0.0)
         before = len(term.raw)
         start = time.monotonic()
@@ -156,7 +165,10 @@ def taskwatch_key_latency(term: Terminal, samples: int) -> list[float]:
             if time.monotonic() - start > 5:
                 latencies.append(5.0)
                 break
+        by_view.setdefault(key, []).append(latencies[-1])
         time.sleep(pause)
+    print("     taskwatch: by view: " + ", ".join(
+        f"{key}: p50 {statistics.median(v) * 1000:.0f} ms max {max(v) * 1000:.0f} ms" for key, v in by_view.items()))
     return latencies
 
 
@@ -203,7 +215,7 @@ def main() -> None:
                     time.sleep(2.0)  # the receiver is in its steady state
                     if name == "taskwatch":
                         latencies = taskwatch_key_latency(term, args.samples)
-                        shown = shown_rate(term)
+                        shown = f"{shown_rate(term)} ev/s, {shown_tasks(term)} tasks retained"
                     else:
                         latencies = first_byte_latency(term, "j", args.samples)
                         shown = "n/a"
@@ -212,7 +224,7 @@ def main() -> None:
             results[name] = {"paint": paint, "idle": idle, "p50": statistics.median(latencies),
                              "p95": pct(latencies, 0.95)}
             print(f"{name:>14}: load published at {load.achieved:,.0f} ev/s (target {args.rate:,.0f}); "
-                  f"rate on its screen at the end: {shown}")
+                  f"on its screen at the end: {shown}")
             if load.achieved < 0.95 * args.rate:
                 print(f"{name:>14}: WARNING: the publisher fell short of the target rate; "
                       "this run does not show behaviour at that rate")

@@ -293,7 +293,7 @@ class TaskwatchApp(App[int]):
         self._next_poll = self.set_timer(self.settings.refresh_interval, self.poll_workers)
 
     # -- drawing ------------------------------------------------------------
-    def _redraw(self, force: bool = False) -> None:
+    def _redraw(self, force: bool = False, select: bool = True) -> None:
         """Draw the visible view from the engine's state, a few times a second."""
         if len(self.screen_stack) > 1:
             return  # a detail or modal covers the views; polling goes on, drawing waits
@@ -305,7 +305,8 @@ class TaskwatchApp(App[int]):
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
         if self.view == "tasks":
-            self._maybe_select()
+            if select:
+                self._maybe_select()
             self.query_one(TaskList).refresh_changed()  # runtimes of running tasks move on
             return
         if not (changed or force):
@@ -359,23 +360,26 @@ class TaskwatchApp(App[int]):
             self._task_header = header.plain
             self.query_one("#task-header", Static).update(header)
         if message.counts is not None:
-            self.query_one("#task-tabs", TabBar).set_extra({t: f"{n:,}" for t, n in message.counts.items()})
+            self.query_one("#task-tabs", TabBar).set_counts(message.counts)
 
     # -- views --------------------------------------------------------------
     def action_view(self, view: str) -> None:
         self.view = view
         self.query_one("#switcher", ContentSwitcher).current = view
         self.query_one("#views", TabBar).select(view)
-        self._redraw(force=True)
+        self._redraw(force=True, select=False)
         if view == "tasks":
-            self._maybe_select(force=True)
+            # The list shows what it last selected at once; the fresh selection
+            # (a pass over every retained task, on a thread) starts once that
+            # frame is out, so it does not compete with drawing it.
+            self.call_after_refresh(self._maybe_select, True)
 
     def show_task_tab(self, tab: str) -> None:
         if self.view != "tasks":
             self.action_view("tasks")
         self.task_tab = tab
         self.query_one("#task-tabs", TabBar).select(tab)
-        self._maybe_select(force=True)
+        self.call_after_refresh(self._maybe_select, True)  # the highlight moves first
 
     def action_task_tab(self, step: int) -> None:
         if self.view != "tasks":

@@ -7,8 +7,19 @@ sends a few dozen bytes, which matters over SSH.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual.widget import Widget
+
+
+def count_label(n: int) -> str:
+    """A count short enough that six tabs with counts fit in 80 columns: 4017, 95k, 1.2M."""
+    if n < 10_000:
+        return str(n)
+    if n < 999_500:
+        return f"{n / 1000:.0f}k"
+    return f"{n / 1_000_000:.1f}M"
 
 
 class TabBar(Widget):
@@ -21,25 +32,30 @@ class TabBar(Widget):
         super().__init__(**kwargs)
         self.items = list(items)
         self.current = current
-        self.extra: dict[str, str] = {}  # key -> a suffix such as a count
+        self.counts: dict[str, int] = {}  # key -> a count shown after the label
 
     def select(self, key: str) -> None:
         if key != self.current:
             self.current = key
             self.refresh()
 
-    def set_extra(self, extra: dict[str, str]) -> None:
-        if extra != self.extra:
-            self.extra = dict(extra)
+    def set_counts(self, counts: dict[str, int]) -> None:
+        if counts != self.counts:
+            self.counts = dict(counts)
             self.refresh()
 
     def render(self) -> Text:
+        # Exact counts when they fit, short ones (95k) when they would not.
+        text = self._line(lambda n: f"{n:,}")
+        if text.cell_len > (self.size.width or 80):
+            text = self._line(count_label)
+        return text
+
+    def _line(self, number: Callable[[int], str]) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         for key, label in self.items:
-            shown = f" {label}{(' ' + self.extra[key]) if key in self.extra else ''} "
-            if key == self.current:
-                text.append(shown, style="bold reverse")
-            else:
-                text.append(shown, style="dim")
-            text.append(" ")
+            shown = f" {label} {number(self.counts[key])} " if key in self.counts else f" {label} "
+            # Two columns between tabs, none after the last: six tabs with
+            # short counts fit in 80 columns.
+            text.append(shown, style="bold reverse" if key == self.current else "dim")
         return text
