@@ -177,11 +177,20 @@ class Monitor:
             if tasks is not None:
                 self._apply_task_poll(tasks, recovered=repairing)
         self._poll_queues(report)
+        self.measure_backlog()
         if not self._backfilled:
             self.backfill(report)
         report.repaired = self._repair(report)
         report.duration = time.monotonic() - t0
         return report
+
+    def measure_backlog(self) -> None:
+        """How much the broker holds for the event receiver, unread (Redis only)."""
+        receiver = self.receiver
+        backlog = receiver.backlog() if receiver is not None and self.events_connected else None
+        with self.state.lock:
+            self.state.counters.backlog = backlog.waiting if backlog is not None else None
+            self.state.counters.backlog_limit = backlog.limit if backlog is not None else None
 
     def _pong(self, hostname: str, at: float) -> None:
         self.state.apply_pong(hostname, at)

@@ -133,6 +133,7 @@ def build(
                 "tasks_retained": len(state.tasks),
                 "tasks_evicted": state.counters.tasks_evicted,
                 "event_lag_max": _round(state.counters.max_lag),
+                "event_backlog_bytes": state.counters.backlog,
                 "gaps": [
                     {"start": iso(g.start), "end": iso(g.end), "reason": g.reason, "repaired": g.repaired}
                     for g in state.gaps

@@ -201,6 +201,10 @@ class Counters:
     tasks_evicted: int = 0
     lag: float = 0.0  # seconds between an event's timestamp and its arrival, last batch
     max_lag: float = 0.0
+    # Bytes of events the broker holds for us, unread (None: not known), and
+    # the size at which it cuts the connection (losing them).
+    backlog: int | None = None
+    backlog_limit: int | None = None
 
 
 @dataclass

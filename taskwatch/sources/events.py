@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import threading
 import time
@@ -151,6 +152,14 @@ class _Receiver(threading.Thread):
             self.status.reconnects += 1 if self.status.connected else 0
         self.status = ReceiverStatus(False, mask_url(reason), now, self.status.reconnects)
 
+    def backlog(self) -> Backlog | None:
+        """Events waiting at the broker for this receiver; None where it cannot tell.
+
+        RabbitMQ: our queue is exclusive, so no other connection may look at
+        it; the receiver's own connection is busy reading. Not measured.
+        """
+        return None
+
     # subclass hooks
     def _open(self) -> None: raise NotImplementedError
     def _read_loop(self) -> None: raise NotImplementedError
@@ -193,8 +202,13 @@ def _redis_db(url: str) -> int:
     return 0
 
 
-def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = None, timeout: float = 3.0):
-    """A redis-py client for a kombu Redis/Sentinel broker URL; fails fast."""
+def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = None, timeout: float = 3.0,
+                 client_name: str | None = None):
+    """A redis-py client for a kombu Redis/Sentinel broker URL; fails fast.
+
+    ``client_name`` is set on every connection it opens (CLIENT SETNAME), so
+    the connection can be found again in CLIENT LIST.
+    """
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -212,6 +226,8 @@ def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = 
         # redis-py 8 speaks RESP3 by default, which Redis < 6 refuses (as in queues.py).
         "protocol": 2,
     }
+    if client_name:
+        common["client_name"] = client_name
     if urls[0].startswith("sentinel://"):
         from redis.sentinel import Sentinel
 
@@ -227,6 +243,32 @@ def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = 
     return redis.Redis.from_url(url, **common)
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Bytes of events waiting at the broker for us, and where it cuts us off."""
+
+    waiting: int
+    limit: int | None = None
+
+
+def _pubsub_hard_limit(client: Any) -> int | None:
+    """The ``pubsub`` hard limit of ``client-output-buffer-limit``, in bytes (0: none)."""
+    import redis
+
+    try:
+        value = client.config_get("client-output-buffer-limit").get("client-output-buffer-limit", "")
+    except redis.RedisError:
+        return None  # CONFIG refused (managed services, ACLs)
+    parts = str(value).split()
+    for i, word in enumerate(parts[:-1]):
+        if word == "pubsub":
+            try:
+                return int(parts[i + 1])
+            except ValueError:
+                return None
+    return None
+
+
 class RedisEventReceiver(_Receiver):
     """PSUBSCRIBEs to the event channel; one batch per burst of messages."""
 
@@ -237,11 +279,56 @@ class RedisEventReceiver(_Receiver):
         self.transport_options = dict(transport_options or {})
         self.channel = redis_event_channel(broker_url, transport_options, exchange)
         self.timeout = timeout
+        # Our pub/sub connection's name, to find it in CLIENT LIST (backlog).
+        self.client_name = f"taskwatch-events-{os.getpid()}-{id(self):x}"
         self._pubsub = None
         self._client = None
+        self._side = None  # a second connection, for backlog(); used by the polling thread only
+        self._limit: int | None | bool = False  # pub/sub hard limit; False: not asked yet
+
+    def backlog(self) -> Backlog | None:
+        """What Redis holds for us and we have not read yet, or None if it cannot tell.
+
+        Redis queues pub/sub messages per subscriber (its output buffer); a
+        reader that falls behind sees it grow until Redis cuts the connection
+        at the ``client-output-buffer-limit pubsub`` hard limit (32 MB by
+        default), which loses every message in it. CLIENT LIST shows that
+        buffer (``omem``). Managed Redis services may refuse CLIENT LIST or
+        CONFIG GET: then nothing is claimed.
+        """
+        import redis
+
+        try:
+            if self._side is None:
+                self._side = redis_client(self.broker_url, self.transport_options, min(self.timeout, 2.0))
+            clients = self._side.client_list(_type="pubsub")
+            if self._limit is False:
+                self._limit = _pubsub_hard_limit(self._side)
+        except (redis.RedisError, OSError, ValueError):
+            self._close_side()
+            return None
+        for entry in clients:
+            if entry.get("name") == self.client_name:
+                try:
+                    return Backlog(int(entry.get("omem", 0)), self._limit or None)
+                except (TypeError, ValueError):
+                    return None
+        return None
+
+    def _close_side(self) -> None:
+        side, self._side = self._side, None
+        if side is not None:
+            try:
+                side.close()
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection
+                pass
+
+    def stop(self, timeout: float = 2.0) -> None:
+        super().stop(timeout)
+        self._close_side()
 
     def _open(self) -> None:
-        client = redis_client(self.broker_url, self.transport_options, self.timeout)
+        client = redis_client(self.broker_url, self.transport_options, self.timeout, client_name=self.client_name)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         escaped = _GLOB.sub(r"\\\1", self.channel)
         pubsub.psubscribe(f"{escaped}/*")

@@ -154,7 +154,8 @@ def test_holding_events_delays_them_and_loses_none(fresh_redis):
         _publish(client, "/0.celeryev/task.multi", [
             {"type": "task-received", "uuid": "before", "name": "n", "timestamp": now, "hostname": "w@h"}])
         wait(lambda: "before" in monitor.state.tasks)
-        monitor.hold_events(0.2)
+        monitor.HOLD_MAX = 30.0  # long enough for a loaded machine; the cap is checked below
+        monitor.hold_events(30.0)
         ids = [f"held-{i}" for i in range(300)]
         for i in range(0, 300, 30):
             _publish(client, "/0.celeryev/task.multi", [
@@ -165,10 +166,47 @@ def test_holding_events_delays_them_and_loses_none(fresh_redis):
         monitor.release_events()
         wait(lambda: all(u in monitor.state.tasks for u in ids), timeout=5)
         # A hold ends by itself even if nobody releases it, and is capped.
+        del monitor.HOLD_MAX
         monitor.hold_events(60)
         _publish(client, "/0.celeryev/task.multi", [
             {"type": "task-received", "uuid": "late", "name": "n", "timestamp": now, "hostname": "w@h"}])
         started = time.monotonic()
         wait(lambda: "late" in monitor.state.tasks, timeout=5)
         assert time.monotonic() - started < 1.0
+        assert monitor.state.gaps == []
+
+
+def test_backlog_at_redis_is_measured_and_drains(fresh_redis):
+    """A receiver held back leaves events in Redis's output buffer; the monitor sees how much."""
+    url = fresh_redis.url(0)
+    with Monitor(Settings(broker_url=url)) as monitor:
+        wait(lambda: monitor.events_connected)
+        monitor.measure_backlog()
+        assert monitor.state.counters.backlog == 0
+        assert monitor.state.counters.backlog_limit == 32 * 1024 * 1024  # Redis's default pubsub hard limit
+        client = redis.Redis(port=fresh_redis.port)
+        now = time.time()
+        payload = "x" * 2000
+        ids = [f"b-{i}" for i in range(6000)]
+        pipe = client.pipeline(transaction=False)
+        for i in range(0, len(ids), 20):
+            _publish(pipe, "/0.celeryev/task.multi", [
+                {"type": "task-received", "uuid": u, "name": "n", "args": payload, "timestamp": now,
+                 "hostname": "w@h"} for u in ids[i:i + 20]])
+        # Hold the receiver while about 16 MB is published (the kernel's socket
+        # buffers take the first few MB; the rest waits in Redis).
+        monitor.HOLD_MAX = 30.0
+        monitor.hold_events(30.0)
+        pipe.execute()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            monitor.measure_backlog()
+            if (monitor.state.counters.backlog or 0) > 4 * 1024 * 1024:
+                break
+            time.sleep(0.05)
+        assert monitor.state.counters.backlog > 4 * 1024 * 1024
+        monitor.release_events()
+        wait(lambda: all(u in monitor.state.tasks for u in ids), timeout=20)
+        monitor.measure_backlog()
+        assert monitor.state.counters.backlog == 0
         assert monitor.state.gaps == []

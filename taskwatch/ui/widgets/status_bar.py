@@ -81,17 +81,28 @@ class StatusBar(Widget):
                 online = sum(1 for w in state.workers.values() if w.online(now))
                 total = len(state.workers)
                 losing = bool(state.open_gaps())
+                backlog, limit = state.counters.backlog, state.counters.backlog_limit
             text.append("● connected", style="bold green")
             text.append(f"  {online}/{total} workers")
             if losing:
                 text.append("  ⚠ events lost", style="bold yellow")
             elif not self._events_connected:
                 text.append("  ◌ events…", style="italic")
-            elif self._rate >= 1:
-                text.append(f"  {_round_rate(self._rate)} ev/s", style="")
+            else:
+                if self._rate >= 1:
+                    text.append(f"  {_round_rate(self._rate)} ev/s", style="")
+                if backlog is not None and backlog >= BEHIND:
+                    # Falling behind: the broker holds this much for us, and
+                    # cuts the connection (losing it all) at the limit.
+                    amount = f"{backlog / MB:.0f}/{limit / MB:.0f} MB" if limit else f"{backlog / MB:.0f} MB"
+                    text.append(f"  ⚠ behind {amount}", style="bold yellow")
         text.append("  ")
         text.append(self._broker, style="dim")
         return text
+
+
+MB = 1024 * 1024
+BEHIND = MB  # bytes waiting at the broker before the header says so
 
 
 def _ago(seconds: float) -> str:

@@ -1,0 +1,33 @@
+"""The header line: what it says about the event connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from taskwatch.ui.widgets.status_bar import StatusBar
+from tests.ui.test_snapshots import recorded_app
+
+
+def test_header_says_when_events_wait_at_the_broker():
+    asyncio.run(_header_scenario())
+
+
+async def _header_scenario() -> None:
+    app = recorded_app()
+    async with app.run_test(size=(100, 24)) as pilot:
+        bar = app.query_one(StatusBar)
+        counters = app.state.counters
+
+        def line() -> str:
+            bar.show(app.state, broker_error=None, events_connected=True)
+            return bar.render().plain
+
+        counters.backlog, counters.backlog_limit = 200_000, 32 * 1024 * 1024
+        assert "behind" not in line()  # a little is normal in a burst
+        counters.backlog = 12 * 1024 * 1024
+        assert "⚠ behind 12/32 MB" in line()
+        counters.backlog_limit = None  # CONFIG GET refused
+        assert "⚠ behind 12 MB" in line()
+        app.state.open_gap(1.0, "cut off")  # loss outranks lag
+        assert "⚠ events lost" in line() and "behind" not in line()
+        await pilot.pause()
