@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from taskwatch.sources.errors import describe
+from taskwatch.sources.redis_options import fail_fast
 from taskwatch.text import mask_url
 
 _b64decode = base64.b64decode
@@ -210,22 +211,12 @@ def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = 
     the connection can be found again in CLIENT LIST.
     """
     import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     options = dict(transport_options or {})
     urls = [u for u in broker_url.split(";") if u]
-    common: dict[str, Any] = {
-        "socket_connect_timeout": timeout,
-        # Reads wait in select() with their own timeout; this bounds a read
-        # on a connection that went silent half-way through a reply.
-        "socket_timeout": max(timeout, 5.0),
-        "socket_keepalive": True,
-        "retry": Retry(NoBackoff(), 0),
-        "health_check_interval": 0,
-        # redis-py 8 speaks RESP3 by default, which Redis < 6 refuses (as in queues.py).
-        "protocol": 2,
-    }
+    # Reads wait in select() with their own timeout; the read timeout bounds
+    # a read on a connection that went silent half-way through a reply.
+    common: dict[str, Any] = {**fail_fast(timeout, read_timeout=max(timeout, 5.0)), "socket_keepalive": True}
     if client_name:
         common["client_name"] = client_name
     if urls[0].startswith("sentinel://"):

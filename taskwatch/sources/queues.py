@@ -45,6 +45,7 @@ from urllib.parse import quote
 from taskwatch.sources.broker import BadURL
 from taskwatch.sources.envelope import PeekedMessage, decode_message
 from taskwatch.sources.errors import SourceError, describe
+from taskwatch.sources.redis_options import fail_fast
 from taskwatch.text import clean, mask_secrets, mask_url
 
 if TYPE_CHECKING:
@@ -371,20 +372,7 @@ class RedisQueueProbe:
         return self._client
 
     def _connection_kwargs(self) -> dict[str, Any]:
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        return {
-            "socket_timeout": self.timeout,
-            "socket_connect_timeout": self.timeout,
-            # redis-py 8 retries 3 times with backoff by default (seconds for
-            # a refused connection): fail at once, _call() handles stale ones.
-            "retry": Retry(NoBackoff(), 0),
-            "health_check_interval": 0,
-            # redis-py 8 speaks RESP3 (HELLO 3) by default, which Redis < 6
-            # refuses; RESP2 reads every broker kombu can use.
-            "protocol": 2,
-        }
+        return fail_fast(self.timeout)  # _call() handles stale connections
 
     def _connect(self) -> redis.Redis:
         import redis

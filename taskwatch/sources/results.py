@@ -50,6 +50,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from taskwatch.sources import safe_pickle
 from taskwatch.sources.errors import SourceError, describe
+from taskwatch.sources.redis_options import fail_fast
 from taskwatch.text import clean, mask_url
 
 if TYPE_CHECKING:
@@ -634,22 +635,13 @@ class RedisResultBackend:
         max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
         import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
         self.url = url
         self.timeout = timeout
         self.key_prefix = key_prefix
         self.max_value_bytes = max_value_bytes
         self._prefix = key_prefix.encode()
-        self._client: redis.Redis = redis.Redis(
-            **_redis_kwargs(url),
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # redis-py 8 retries 3 times with backoff by default: ~4 s for a
-            # refused connection. Fail fast; the caller polls again anyway.
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._client: redis.Redis = redis.Redis(**_redis_kwargs(url), **fail_fast(timeout))
         #: what the last ``recent`` call looked at: keys seen, complete scan, seconds
         self.last_scan: dict[str, Any] = {}
 
