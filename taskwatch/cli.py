@@ -193,7 +193,7 @@ def _format_snapshot(doc: dict[str, Any]) -> str:
     if doc["tasks"]:
         tasks = [("TASK ID", "NAME", "STATE", "WORKER", "ARGS", "EXCEPTION")]
         for t in doc["tasks"][:20]:
-            tasks.append((t["id"], cell(t["name"], 40), t["state"] + ("*" if t["recovered"] else ""),
+            tasks.append((cell(t["id"], 60), cell(t["name"], 40), t["state"] + ("*" if t["recovered"] else ""),
                           cell(t["worker"], 30), cell(t["args"], 30), cell(t["exception"], 50)))
         lines += ["", *_table(tasks)]
         if len(doc["tasks"]) > 20:

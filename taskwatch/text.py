@@ -30,7 +30,33 @@ def mask_url(url: str | None) -> str:
     """
     if not url:
         return ""
-    return mask_secrets(url)
+    return mask_secrets(";".join(_mask_userinfo(part) for part in url.split(";")))
+
+
+def _mask_userinfo(url: str) -> str:
+    """Mask the password of one URL, whatever characters it holds.
+
+    The free-text pattern of ``mask_secrets`` must stop at quotes and commas
+    (error messages quote URLs); a URL alone may have them in its password.
+    The userinfo ends at the last ``@`` before any query: when in doubt, more
+    is masked, never less.
+    """
+    start = url.find("://")
+    if start < 0:
+        return url
+    start += 3
+    end = len(url)
+    for mark in ("?", "#"):
+        found = url.find(mark, start)
+        if found >= 0:
+            end = min(end, found)
+    at = url.rfind("@", start, end)
+    if at < 0:
+        return url
+    user, colon, password = url[start:at].partition(":")
+    if not colon:
+        return url
+    return f"{url[:start]}{user}:{MASK if password else ''}{url[at:]}"
 
 
 def mask_secrets(text: str) -> str:

@@ -67,6 +67,22 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+# Times come from anyone who can publish: 1e300 or inf would crash every
+# clock formatter downstream. Epoch seconds between 1970 and 3000 are kept.
+LATEST = 32_503_680_000.0
+
+
+def _moment(value: Any) -> float | None:
+    """An epoch time from a message, or None when it is not a plausible one."""
+    number = _num(value)
+    return number if number is not None and 0.0 < number < LATEST else None
+
+
+def _duration(value: Any) -> float | None:
+    number = _num(value)
+    return number if number is not None and 0.0 <= number < LATEST else None
+
+
 class Task:
     """One task as seen so far. ``recovered`` marks facts filled in after a gap."""
 
@@ -255,7 +271,7 @@ class ClusterState:
                     self.counters.events_undecodable += 1
             # How far behind we are: the age of the newest event of the batch.
             ts = event.get("timestamp") if event is not None else None
-            if type(ts) is float:
+            if type(ts) is float and 0.0 < ts < LATEST:
                 lag = max(0.0, now - ts)
             self.counters.events_received += n
             self.counters.lag = lag
@@ -272,7 +288,8 @@ class ClusterState:
 
     def _apply_task_event(self, task: Task, state: str, event: Mapping[str, Any]) -> None:
         ts = event.get("timestamp")
-        ts = ts if type(ts) is float else (_num(ts) or 0.0)
+        if type(ts) is not float or not 0.0 < ts < LATEST:  # one comparison on the hot path
+            ts = _moment(ts) or 0.0
         get = event.get
         # Fields every kind may carry.
         hostname = get("hostname")
@@ -292,7 +309,8 @@ class ClusterState:
         if state is RECEIVED or state is SENT:
             name = get("name")
             if type(name) is str:
-                task.name = _intern(name if name.isprintable() and len(name) < 300 else clean(name, 300))
+                task.name = _intern(name if name.isprintable() and len(name) < 300
+                                    else clean(name, 300, single_line=True))
             if not task.exact_args:
                 args = get("args")
                 if args is not None:
@@ -325,7 +343,7 @@ class ClusterState:
         elif state is SUCCESS:
             task.result = _text(get("result"), MAX_SHORT)
             runtime = get("runtime")
-            task.runtime = runtime if type(runtime) is float else _num(runtime)
+            task.runtime = runtime if type(runtime) is float and 0.0 <= runtime < LATEST else _duration(runtime)
         elif state is FAILURE or state is RETRY:
             task.exception = _text(get("exception"), MAX_SHORT)
             task.traceback = _text(get("traceback"), MAX_TRACEBACK)
@@ -478,9 +496,9 @@ class ClusterState:
                         task.eta = _text(entry.get("eta"), 64)
                     if task.state not in FINAL and _rank(task.state) < _rank(state):
                         task.state = state
-                        task.state_ts = max(task.state_ts, _num(request.get("time_start")) or 0.0)
+                        task.state_ts = max(task.state_ts, _moment(request.get("time_start")) or 0.0)
                     if kind == "active" and task.started is None:
-                        task.started = _num(request.get("time_start"))
+                        task.started = _moment(request.get("time_start"))
             if new:
                 self.version += 1
             if len(self.tasks) > self.max_tasks:
@@ -526,7 +544,7 @@ class ClusterState:
             if type(retries) is int:
                 task.retries = max(task.retries, retries)
             status = row.status
-            done = getattr(row, "date_done", None)
+            done = _moment(getattr(row, "date_done", None))
             if status in FINAL and task.state not in FINAL:
                 previous = task.state
                 task.state = status

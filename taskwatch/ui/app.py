@@ -142,6 +142,7 @@ class TaskwatchApp(App[int]):
         # Built on a worker thread at mount when not given: it imports Celery,
         # which the first frame need not wait for.
         self._monitor = monitor
+        self._monitor_lock = threading.Lock()
         self._celery_app = celery_app
         self._poll_enabled = poll
         self._next_poll = None
@@ -198,9 +199,12 @@ class TaskwatchApp(App[int]):
 
     @property
     def monitor(self) -> Monitor:
-        if self._monitor is None:
-            self._monitor = Monitor(self.settings, self._celery_app, state=self.state)
-        return self._monitor
+        # Built on first use by a thread worker (start-up, or an early `r`):
+        # two threads must not each build one.
+        with self._monitor_lock:
+            if self._monitor is None:
+                self._monitor = Monitor(self.settings, self._celery_app, state=self.state)
+            return self._monitor
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def _start_monitor(self) -> None:

@@ -219,3 +219,13 @@ def test_eta_strings_as_celery_sends_them():
     assert parse_eta("2026-11-27T15:07:05.500000+01:00") == 1_795_788_425.5
     assert parse_eta("2026-11-27T14:07:05.500000") == 1_795_788_425.5  # naive: UTC, as Celery means it
     assert parse_eta("soon\x1b[2J") is None and parse_eta(None) is None and parse_eta("") is None
+
+
+def test_implausible_times_from_the_wire_are_dropped():
+    s = ClusterState()
+    for i, bad in enumerate([1e300, float("inf"), float("nan"), -5.0, 1e12 * 1e3, True, "soon"]):
+        s.apply_events([ev("task-received", uuid=f"t{i}", ts=bad, name="n"),
+                        ev("task-succeeded", uuid=f"t{i}", ts=bad, runtime=bad)], received_at=T0)
+        t = s.tasks[f"t{i}"]
+        assert (t.received, t.runtime, t.state) == (0.0, None, "SUCCESS"), bad
+    assert s.counters.max_lag == 0.0

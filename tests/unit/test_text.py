@@ -45,3 +45,13 @@ def test_clean_single_line_and_limit():
     assert clean("x" * 10, limit=5) == "xxxx…"
     assert clean(b"\xff ok") == "\ufffd ok"
     assert clean(None) == ""
+
+
+def test_mask_url_with_quotes_and_commas_in_the_password():
+    from taskwatch.text import mask_url
+
+    assert mask_url("redis://:Xk9,p'Q2@cache.internal:6379/0") == "redis://:****@cache.internal:6379/0"
+    assert mask_url('amqp://guest:gu"e,st@h//') == "amqp://guest:****@h//"
+    assert mask_url("redis://:a@b;redis://:c,d@e") == "redis://:****@b;redis://:****@e"
+    assert mask_url("redis://u@h/0") == "redis://u@h/0"  # a user alone is not a secret
+    assert mask_url("amqp://u:p@host/vh@x") == "amqp://u:****@x"  # ambiguous: more masked, never less

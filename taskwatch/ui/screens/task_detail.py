@@ -13,11 +13,17 @@ from textual.widgets import Footer, Static
 
 from taskwatch.engine.query import elapsed, timeline
 from taskwatch.engine.state import ClusterState, Task
+from taskwatch.text import strip_control
 from taskwatch.ui.widgets.task_list import STATE_STYLES, duration
 
 
 def _when(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if ts is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    except (OverflowError, OSError, ValueError):  # the engine keeps sane times; be sure anyway
+        return "?"
 
 
 def render_task(task: Task, state: ClusterState) -> Text:
@@ -26,7 +32,9 @@ def render_task(task: Task, state: ClusterState) -> Text:
 
     def field(label: str, value: str | None, style: str = "") -> None:
         text.append(f"{label:<11}", style="bold")
-        text.append(value if value not in (None, "") else "-", style=style)
+        # Ids (the task's own, parent, root, children) reach here as sent;
+        # everything else was cleaned when stored. Strip controls from all.
+        text.append(strip_control(value) if value not in (None, "") else "-", style=style)
         text.append("\n")
 
     field("Task", task.name or "?", "bold")

@@ -41,7 +41,12 @@ def duration(seconds: float | None) -> str:
 def clock_time(ts: float | None) -> str:
     """Local wall-clock time: unlike an age it does not change every second,
     so an idle list costs nothing to keep on screen."""
-    return "-" if ts is None else time.strftime("%H:%M:%S", time.localtime(ts))
+    if ts is None:
+        return "-"
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):  # the engine keeps sane times; be sure anyway
+        return "?"
 
 
 def runtime_cell(seconds: float | None, running: bool) -> str:
@@ -52,6 +57,8 @@ def runtime_cell(seconds: float | None, running: bool) -> str:
         return f"{int(seconds)}s" if seconds < 3600 else duration(seconds)
     return duration(seconds)
 
+
+FLAT = str.maketrans("\n\t\r", "   ")
 
 # (key, title, width or 0 for flexible, minimum terminal width to show it)
 COLUMNS = (
@@ -200,8 +207,9 @@ class TaskList(ScrollView, can_focus=False):
             "when": Text(clock_time(task.received or task.sent or task.state_ts or None), style="dim"),
             "time": Text(runtime_cell(elapsed(task, now), task.state == "STARTED")),
             "retries": Text(str(task.retries) if task.retries else ""),
-            "args": Text(task.exception if task.state == "FAILURE" and task.exception else (task.args or ""),
-                         style="red" if task.state == "FAILURE" else "dim"),
+            # One line per row: a newline or tab in a value would be written raw.
+            "args": Text((task.exception if task.state == "FAILURE" and task.exception else (task.args or ""))
+                         .translate(FLAT), style="red" if task.state == "FAILURE" else "dim"),
         }
         if task.eta and task.state not in ("SUCCESS", "FAILURE", "STARTED"):
             # Waiting for its ETA (a countdown or a retry): when it is due, marked with @.
