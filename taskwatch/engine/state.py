@@ -13,12 +13,14 @@ running, and an event for a task never seen creates it.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from taskwatch.engine.sketch import QuantileSketch
@@ -28,6 +30,11 @@ from taskwatch.text import clean
 PENDING, SENT, RECEIVED, STARTED = "PENDING", "SENT", "RECEIVED", "STARTED"
 SUCCESS, FAILURE, RETRY, REVOKED, REJECTED = "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED"
 FINAL = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
+# The constants themselves, by name: states compare by identity (``is``) on
+# the hot path, so a state read from elsewhere (a result backend) is mapped
+# to its constant first.
+KNOWN_STATES = {s: s for s in (PENDING, SENT, RECEIVED, STARTED, SUCCESS, FAILURE, RETRY, REVOKED, REJECTED)}
+MAX_CHILDREN = 1000  # children kept per task (the detail shows 20); bounds the duplicate check
 
 TASK_EVENT_STATE = {
     "task-sent": SENT,
@@ -64,7 +71,14 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite float from a number in a message; None for anything else (or a 400-digit int)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 # Times come from anyone who can publish: 1e300 or inf would crash every
@@ -348,11 +362,14 @@ class ClusterState:
             task.exception = _text(get("exception"), MAX_SHORT)
             task.traceback = _text(get("traceback"), MAX_TRACEBACK)
 
-        # The state itself: never from final back to running, never older over newer.
+        # The state itself: never from final back to running; an older event
+        # does not replace a newer one unless it moves the task forward (hosts'
+        # clocks differ: a producer seconds ahead of the worker must not keep
+        # a task "sent" forever, nor hide its result).
         current = task.state
         if current in FINAL and state not in FINAL:
             return
-        if ts < task.state_ts and current is not PENDING:
+        if ts < task.state_ts and current is not PENDING and _rank(state) <= _rank(current):
             return
         if current is state:
             task.state_ts = ts
@@ -393,7 +410,7 @@ class ClusterState:
             return
         if parent.children is None:
             parent.children = [child_id]
-        elif child_id not in parent.children:
+        elif len(parent.children) < MAX_CHILDREN and child_id not in parent.children:
             parent.children.append(child_id)
 
     def _apply_worker_event(self, kind: str, event: Mapping[str, Any], now: float) -> None:
@@ -439,10 +456,10 @@ class ClusterState:
                 del tasks[uuid]
                 excess -= 1
                 self.counters.tasks_evicted += 1
-        while excess > 0:  # nothing finished left: the oldest go
-            del tasks[next(iter(tasks))]
-            excess -= 1
-            self.counters.tasks_evicted += 1
+        if excess > 0:  # nothing finished left: the oldest go (one pass, not one scan each)
+            for uuid in list(islice(tasks, excess)):
+                del tasks[uuid]
+            self.counters.tasks_evicted += excess
         if len(finished) > 2 * self.max_tasks:  # drop ids of tasks already gone
             self._finished = deque(u for u in finished if u in tasks and tasks[u].state in FINAL)
 
@@ -543,7 +560,7 @@ class ClusterState:
             retries = getattr(row, "retries", None)
             if type(retries) is int:
                 task.retries = max(task.retries, retries)
-            status = row.status
+            status = KNOWN_STATES.get(row.status, row.status)
             done = _moment(getattr(row, "date_done", None))
             if status in FINAL and task.state not in FINAL:
                 previous = task.state

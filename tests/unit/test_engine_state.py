@@ -229,3 +229,46 @@ def test_implausible_times_from_the_wire_are_dropped():
         t = s.tasks[f"t{i}"]
         assert (t.received, t.runtime, t.state) == (0.0, None, "SUCCESS"), bad
     assert s.counters.max_lag == 0.0
+
+
+def test_states_read_from_a_result_backend_count_like_event_states():
+    """The backend's status strings are decoded, not the engine's constants."""
+    import json as _json
+
+    from taskwatch.engine.query import select_tasks, tab_counts
+    from taskwatch.sources.results import _from_stored
+
+    s = ClusterState()
+    for tid, status in (("t1", "SUCCESS"), ("t2", "FAILURE")):
+        raw = _json.dumps({"status": status, "result": 1, "traceback": "tb" if status == "FAILURE" else None,
+                           "children": [], "date_done": "2026-11-27T00:00:00", "task_id": tid,
+                           "name": "proj.add"}).encode()
+        s.apply_backend_result(_from_stored(tid, raw, None), recovered=False)
+    assert (s.names["proj.add"].succeeded, s.names["proj.add"].failed) == (1, 1)
+    assert select_tasks(s, "failed") == ["t2"] and tab_counts(s)["succeeded"] == 1
+
+
+def test_a_producer_clock_ahead_of_the_worker_does_not_hide_the_result():
+    s = ClusterState()
+    s.apply_events([ev("task-sent", ts=T0 + 5, name="n"),  # the producer's clock is 5 s ahead
+                    ev("task-received", ts=T0), ev("task-started", ts=T0 + 0.5)])
+    assert s.tasks["t1"].state == "STARTED"  # moving forward beats an older timestamp
+    s.apply_events([ev("task-received", ts=T0 + 0.1)])
+    assert s.tasks["t1"].state == "STARTED"  # an older event that moves backward does not
+    s.apply_events([ev("task-succeeded", ts=T0 + 1, runtime=0.5)])
+    assert s.tasks["t1"].state == "SUCCESS" and s.names["n"].succeeded == 1
+
+
+def test_numbers_too_big_for_a_float_are_ignored():
+    s = ClusterState()
+    s.apply_events([ev("task-succeeded", runtime=10**400, name="n"),
+                    {"type": "worker-heartbeat", "hostname": "w1@h", "timestamp": T0, "freq": 2.0,
+                     "loadavg": [10**400, 1.0, float("inf")], "active": 1, "processed": 1}], received_at=T0)
+    assert s.tasks["t1"].runtime is None and s.workers["w1@h"].loadavg == [1.0]
+
+
+def test_evicting_unfinished_tasks_drops_the_oldest():
+    s = ClusterState(max_tasks=1000)
+    s.apply_events([ev("task-received", uuid=f"u{i}", ts=T0 + i, name="n") for i in range(1500)])
+    assert len(s.tasks) == 1000 and next(iter(s.tasks)) == "u500"
+    assert s.counters.tasks_evicted == 500
