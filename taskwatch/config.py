@@ -191,6 +191,8 @@ def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML files are UTF-8)") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -245,7 +247,10 @@ def resolve(
     cli = {k: v for k, v in (cli or {}).items() if v is not None and v != ()}
 
     explicit = config_file or env.get("TASKWATCH_CONFIG")
-    path = Path(explicit).expanduser() if explicit else default_config_path()
+    try:
+        path = Path(explicit).expanduser() if explicit else default_config_path()
+    except RuntimeError as exc:  # ~nosuchuser/...
+        raise ConfigError(f"config file {explicit}: {exc}") from None
     data = _read_file(path, explicit=bool(explicit))
 
     chosen = profile or env.get("TASKWATCH_PROFILE") or data.get("default_profile")

@@ -584,7 +584,10 @@ _CERT_REQS = {"cert_required": "required", "cert_optional": "optional", "cert_no
 
 def _redis_kwargs(url: str) -> dict[str, Any]:
     """redis-py connection arguments from a Celery Redis result backend URL."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
+        raise UnsupportedBackend(f"result backend {mask_url(url)}: {exc}") from None
     scheme = parts.scheme.lower()
     kwargs: dict[str, Any] = {"host": parts.hostname or "localhost"}
     try:

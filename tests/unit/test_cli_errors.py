@@ -117,3 +117,10 @@ def test_config_command_shows_origins_masked(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "redis://:****@prod/0" in result.stdout and "pw" not in result.stdout.replace("****", "")
     assert "env:CELERY_RESULT_BACKEND" in result.stdout
+
+
+def test_unreadable_config_files(tmp_path):
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'read_only = "\xe9"\n')
+    assert_one_line_error(run("config", "--config", str(latin1)), "not UTF-8")
+    assert_one_line_error(run("config", "--config", "~nosuchuser-taskwatch/x.toml"), "~nosuchuser-taskwatch")
