@@ -28,6 +28,9 @@ TAB_LABELS = {
 }
 
 
+NAME_FILTER = "name="  # a filter of this form matches a task name exactly
+
+
 def in_tab(task: Task, tab: str) -> bool:
     state = task.state
     if tab == "all":
@@ -77,8 +80,10 @@ def select_tasks(state: ClusterState, tab: str = "all", needle: str = "", limit:
     """Ids of the tasks in ``tab`` matching ``needle``, newest first.
 
     "Newest" is first seen: the state's dict keeps that order, so no sort
-    is needed however many tasks there are.
+    is needed however many tasks there are. A needle ``name=NAME`` selects
+    the tasks of exactly that name (Enter on the task names view).
     """
+    exact_name = needle[len(NAME_FILTER):] if needle.startswith(NAME_FILTER) else None
     needle = needle.lower()
     with state.lock:
         tasks = list(state.tasks.values())
@@ -88,7 +93,9 @@ def select_tasks(state: ClusterState, tab: str = "all", needle: str = "", limit:
     else:
         plain, timed = _tab_states(tab, {task.state for task in tasks})
         chosen = [task for task in tasks if task.state in (timed if task.eta else plain)]
-    if needle:
+    if exact_name is not None:
+        chosen = [task for task in chosen if task.name == exact_name]
+    elif needle:
         chosen = [task for task in chosen if matches(task, needle)]
     if limit is not None:
         chosen = chosen[:limit]

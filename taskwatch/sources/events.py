@@ -326,16 +326,34 @@ class RedisEventReceiver(_Receiver):
         pubsub.subscribe(self.channel)  # brokers with fanout_patterns off
         self._client, self._pubsub = client, pubsub
 
+    # A connection that goes silent without closing (a network partition, a
+    # frozen NAT entry) reads nothing forever, and looks idle rather than
+    # broken. After IDLE_PING seconds without a message, PING; no answer in
+    # PING_WAIT seconds is a lost connection (a gap, then a reconnect).
+    IDLE_PING = 15.0
+    PING_WAIT = 5.0
+
     def _read_loop(self) -> None:
         pubsub = self._pubsub
         sink = self.sink
         get = pubsub.get_message
         decode = decode_envelope
         batch_max = self.batch_max
+        last_seen = time.monotonic()
+        pinged_at: float | None = None
         while not self.stopped:
             message = get(timeout=0.5)
             if message is None:
+                now = time.monotonic()
+                if pinged_at is not None:
+                    if now - pinged_at > self.PING_WAIT:
+                        raise ConnectionError(f"no answer from Redis to a ping in {self.PING_WAIT:.0f} s")
+                elif now - last_seen > self.IDLE_PING:
+                    pubsub.ping()
+                    pinged_at = now
                 continue
+            last_seen = time.monotonic()
+            pinged_at = None
             batch: list[dict[str, Any]] = []
             bad = 0
             while True:
@@ -373,6 +391,8 @@ class RedisEventReceiver(_Receiver):
 class AmqpEventReceiver(_Receiver):
     """An exclusive, auto-deleted ``celeryev.<uuid>`` queue bound to ``#``, as Celery's own."""
 
+    HEARTBEAT = 10.0  # seconds (AMQP heartbeats)
+
     def __init__(self, broker_url: str, sink: EventSink, *,
                  exchange: str = "celeryev", timeout: float = 3.0,
                  queue_ttl: float = 5.0, queue_expires: float = 60.0) -> None:
@@ -392,7 +412,9 @@ class AmqpEventReceiver(_Receiver):
         from celery.events.event import get_exchange
         from kombu import Connection, Consumer, Queue
 
-        conn = Connection(self.broker_url, connect_timeout=self.timeout, heartbeat=0)
+        # Heartbeats both ways: a link that dies silently is noticed
+        # (heartbeat_check in the read loop) instead of looking idle.
+        conn = Connection(self.broker_url, connect_timeout=self.timeout, heartbeat=self.HEARTBEAT)
         conn.ensure_connection(max_retries=0, timeout=self.timeout)
         exchange = get_exchange(conn, name=self.exchange_name)
         queue = Queue(
@@ -429,6 +451,7 @@ class AmqpEventReceiver(_Receiver):
                     conn.drain_events(timeout=0.0)
                 except (TimeoutError, socket.timeout):  # noqa: UP041
                     break
+            conn.heartbeat_check()  # raises when the server has gone quiet for two intervals
             if self._batch:
                 batch, self._batch = self._batch, []
                 self.sink.on_events(batch, time.time())
@@ -441,7 +464,10 @@ class AmqpEventReceiver(_Receiver):
         self._conn = self._consumer = None
         if conn is not None:
             try:
-                conn.release()
+                # Drop it without the close handshake: release() waits for
+                # the server's Close-Ok with no timeout, which a dead link
+                # never sends. RabbitMQ deletes our exclusive queue anyway.
+                conn.collect()
             except Exception:  # noqa: BLE001, S110 - closing a broken connection
                 pass
 

@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
 from taskwatch.config import Settings
-from taskwatch.engine.query import TAB_LABELS, TABS, select_tasks, tab_counts
+from taskwatch.engine.query import NAME_FILTER, TAB_LABELS, TABS, select_tasks, tab_counts
 from taskwatch.engine.schedules import beat_entries
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
@@ -418,7 +418,7 @@ class TaskwatchApp(App[int]):
             name = self.query_one(NamesTable).selected_key
             if name:
                 self.show_task_tab("all")
-                self._set_filter(name)
+                self._set_filter(NAME_FILTER + name)  # exactly this name, not every name containing it
 
     def _set_filter(self, text: str) -> None:
         box = self.query_one("#filter", Input)
@@ -427,14 +427,17 @@ class TaskwatchApp(App[int]):
         self.needle = text
         self._maybe_select(force=True)
 
+    # The open requests are messages: a second quick Enter is already queued
+    # when the first one's screen goes up. Open from the views only.
     @on(QueuesTable.PeekRequested)
     def _peek(self, message: QueuesTable.PeekRequested) -> None:
-        if self._monitor is not None:
+        if self._monitor is not None and len(self.screen_stack) == 1:
             self.push_screen(QueuePeek(self._monitor, message.queue))
 
     @on(TaskList.Opened)
     def _open_task(self, message: TaskList.Opened) -> None:
-        self.push_screen(TaskDetail(self.state, message.task_id))
+        if len(self.screen_stack) == 1:
+            self.push_screen(TaskDetail(self.state, message.task_id))
 
     # -- filter -------------------------------------------------------------
     def action_filter(self) -> None:

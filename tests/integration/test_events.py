@@ -210,3 +210,60 @@ def test_backlog_at_redis_is_measured_and_drains(fresh_redis):
         monitor.measure_backlog()
         assert monitor.state.counters.backlog == 0
         assert monitor.state.gaps == []
+
+
+def test_a_silently_dead_event_connection_is_a_gap(fresh_redis):
+    """A link that stops carrying bytes without closing is noticed by an idle ping."""
+    import socket
+    import threading
+
+    frozen = threading.Event()
+    stop = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(0.1)
+        while not stop.is_set():
+            if frozen.is_set():
+                time.sleep(0.05)
+                continue
+            try:
+                data = src.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            dst.sendall(data)
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    links: list[socket.socket] = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed at the end of the test
+                return
+            upstream = socket.create_connection(("127.0.0.1", fresh_redis.port))
+            links.extend((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        with Monitor(Settings(broker_url=f"redis://127.0.0.1:{port}/0")) as monitor:
+            monitor.receiver.IDLE_PING = 1.0
+            monitor.receiver.PING_WAIT = 1.0
+            wait(lambda: monitor.events_connected)
+            frozen.set()  # half-open: nothing passes, nothing closes
+            wait(lambda: monitor.state.gaps, timeout=10)
+            assert "ping" in monitor.state.gaps[0].reason
+    finally:
+        stop.set()
+        for sock in (*links, server):
+            sock.close()

@@ -43,3 +43,13 @@ def test_filter_and_limit():
     assert select_tasks(state, "failed", "process_report", limit=5) == reports[:5]
     assert select_tasks(state, "all", "id-00042") == ["id-00042"]
     assert select_tasks(ClusterState(), "active") == [] and tab_counts(ClusterState())["all"] == 0
+
+
+def test_name_filter_is_exact():
+    state = random_state()
+    extra = Task("id-x")
+    extra.name, extra.state, extra.args = "shop.add_many", "SUCCESS", "('shop.add',)"
+    state.tasks[extra.uuid] = extra
+    exact = select_tasks(state, "all", "name=shop.add")
+    assert exact and all(state.tasks[i].name == "shop.add" for i in exact)
+    assert "id-x" in select_tasks(state, "all", "shop.add")  # the substring filter still finds it

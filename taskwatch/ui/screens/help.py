@@ -9,9 +9,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+class HelpScreen(ScrollKeys, ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
+                *scroll_bindings("help")]
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
+
 
 def render_messages(queue: str, messages: list, error: str | None) -> Text:
     text = Text()
@@ -46,9 +48,10 @@ def render_messages(queue: str, messages: list, error: str | None) -> Text:
     return text
 
 
-class QueuePeek(ModalScreen[None]):
+class QueuePeek(ScrollKeys, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "close", "Close", id="peek.close"),
-                Binding("r", "reload", "Reload", id="peek.reload")]
+                Binding("r", "reload", "Reload", id="peek.reload"),
+                *scroll_bindings("peek")]
 
     DEFAULT_CSS = """
     QueuePeek { align: center middle; }

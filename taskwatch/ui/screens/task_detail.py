@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 from taskwatch.engine.query import elapsed, timeline
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import strip_control
+from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 from taskwatch.ui.widgets.task_list import STATE_STYLES, duration
 
 
@@ -75,17 +76,12 @@ def render_task(task: Task, state: ClusterState) -> Text:
     return text
 
 
-class TaskDetail(Screen[None]):
+class TaskDetail(ScrollKeys, Screen[None]):
     """Esc goes back to the list, where the cursor still is on this task."""
 
     BINDINGS = [
         Binding("escape,q", "back", "Back", id="detail.back"),
-        Binding("j,down", "scroll(1)", "Down", show=False, id="detail.down"),
-        Binding("k,up", "scroll(-1)", "Up", show=False, id="detail.up"),
-        Binding("pagedown,space", "page(1)", "Page down", show=False, id="detail.page-down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="detail.page-up"),
-        Binding("g,home", "top", "Top", show=False, id="detail.top"),
-        Binding("G,end", "bottom", "Bottom", show=False, id="detail.bottom"),
+        *scroll_bindings("detail"),
         Binding("P", "parent", "Parent", id="detail.parent"),
         Binding("C", "child", "First child", id="detail.child"),
     ]
@@ -130,19 +126,6 @@ class TaskDetail(Screen[None]):
 
     def _scroller(self) -> VerticalScroll:
         return self.query_one("#detail-scroll", VerticalScroll)
-
-    def action_scroll(self, delta: int) -> None:
-        self._scroller().scroll_relative(y=delta, animate=False)
-
-    def action_page(self, direction: int) -> None:
-        scroller = self._scroller()
-        scroller.scroll_relative(y=direction * max(scroller.size.height - 1, 1), animate=False)
-
-    def action_top(self) -> None:
-        self._scroller().scroll_home(animate=False)
-
-    def action_bottom(self) -> None:
-        self._scroller().scroll_end(animate=False)
 
     def action_parent(self) -> None:
         task = self.task

@@ -24,6 +24,9 @@ class KeyedTable(DataTable, can_focus=False):
         super().__init__(cursor_type="row", **kwargs)
         self._shown: dict[str, tuple[str, ...]] = {}
         self._widest: dict[str, int] = {}  # per column: the widest text shown so far
+        # The first cell object each row holds: DataTable.sort shows its key
+        # function cells, not row keys, and two rows may show the same text.
+        self._first: dict[str, object] = {}
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -38,11 +41,13 @@ class KeyedTable(DataTable, can_focus=False):
             for gone in [k for k in self._shown if k not in wanted]:
                 self.remove_row(gone)
                 del self._shown[gone]
+                del self._first[gone]
             for key, cells in rows:
                 signature = tuple(f"{c.plain}\0{c.style}" for c in cells)
                 shown = self._shown.get(key)
                 if shown is None:
                     self.add_row(*cells, key=key)
+                    self._first[key] = cells[0]
                     for (column, _, _), cell in zip(self.COLUMNS, cells, strict=True):
                         self._widest[column] = max(self._widest.get(column, 0), cell.cell_len)
                 elif shown != signature:
@@ -53,12 +58,15 @@ class KeyedTable(DataTable, can_focus=False):
                             if grow:
                                 self._widest[column] = cell.cell_len
                             self.update_cell(key, column, cell, update_width=grow)
+                            if column == self.COLUMNS[0][0]:
+                                self._first[key] = cell
                 self._shown[key] = signature
             current = [row.key.value for row in self.ordered_rows]
             if current != keys:
                 selected = self.selected_key
                 position = {k: i for i, k in enumerate(keys)}
-                self.sort(self.COLUMNS[0][0], key=lambda cell: position.get(_plain(cell), len(position)))
+                row_of = {id(cell): k for k, cell in self._first.items()}
+                self.sort(self.COLUMNS[0][0], key=lambda cell: position.get(row_of.get(id(cell)), len(position)))
                 if selected in position:
                     self.move_cursor(row=self.get_row_index(selected), animate=False)
 
@@ -68,6 +76,3 @@ class KeyedTable(DataTable, can_focus=False):
             return None
         return self.ordered_rows[self.cursor_row].key.value
 
-
-def _plain(cell: object) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)

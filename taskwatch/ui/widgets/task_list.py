@@ -76,7 +76,7 @@ class TaskList(ScrollView, can_focus=False):
     """Rows of tasks by id; cursor kept on the same task across updates."""
 
     DEFAULT_CSS = """
-    TaskList { height: 1fr; }
+    TaskList { height: 1fr; overflow-x: hidden; }
     """
 
     cursor: reactive[int] = reactive(0)
@@ -124,8 +124,9 @@ class TaskList(ScrollView, can_focus=False):
         selected = self._selected
         old_window = self._window()
         self.ids = ids
-        if self.virtual_size.height != len(ids) or self.virtual_size.width != self.size.width:
-            self.virtual_size = Size(self.size.width, len(ids))
+        width = self.scrollable_content_region.width  # not size.width: no horizontal scrollbar
+        if self.virtual_size.height != len(ids) or self.virtual_size.width != width:
+            self.virtual_size = Size(width, len(ids))
         if selected is not None:
             try:
                 index = ids.index(selected) if len(ids) < 200_000 else -1
@@ -180,7 +181,7 @@ class TaskList(ScrollView, can_focus=False):
 
     def widths(self) -> dict[str, int]:
         columns = self.visible_columns()
-        width = max(self.size.width - 1, 20)
+        width = max((self.scrollable_content_region.width or self.size.width) - 1, 20)
         fixed = sum(w + 1 for _, _, w in columns if w)
         flexible = [key for key, _, w in columns if not w]
         spare = max(width - fixed - len(flexible), 10)
@@ -225,7 +226,7 @@ class TaskList(ScrollView, can_focus=False):
 
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
-        width = self.size.width
+        width = self.scrollable_content_region.width
         self._painted[y] = self._signature(index, self.clock())
         if index >= len(self.ids):
             return Strip.blank(width, self.rich_style)
