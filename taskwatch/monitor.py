@@ -26,6 +26,7 @@ from taskwatch.engine.state import FINAL, ClusterState
 from taskwatch.sources.errors import SourceError, describe
 from taskwatch.sources.events import event_receiver
 from taskwatch.sources.inspect import Inspector, TaskPoll, WorkerPoll
+from taskwatch.text import clean, mask_secrets
 
 DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
 
@@ -68,13 +69,18 @@ class Monitor:
         self.backfill_limit = settings.backfill if backfill is None else backfill
         self.rabbitmq_api = settings.rabbitmq_api
         self.known_queues: set[str] = set(_app_queues(conf))
-        self.receiver = (
-            event_receiver(
-                self.broker_url, self, transport_options=self.transport_options,
-                exchange=conf.get("event_exchange") or "celeryev",
-            )
-            if events else None
-        )
+        # Why there are no events, when it is known for good (a transport
+        # taskwatch cannot listen on): the rest (asking workers) still works.
+        self.events_error: str | None = None
+        self.receiver = None
+        if events:
+            try:
+                self.receiver = event_receiver(
+                    self.broker_url, self, transport_options=self.transport_options,
+                    exchange=conf.get("event_exchange") or "celeryev",
+                )
+            except ValueError as exc:
+                self.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
         self._rounds = 0
         self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
         self._queue_probe: Any = None

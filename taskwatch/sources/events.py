@@ -230,7 +230,12 @@ def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = 
         sentinel = Sentinel(hosts, sentinel_kwargs=options.get("sentinel_kwargs"), **common)
         return sentinel.master_for(master, password=first.password, username=first.username or None,
                                    db=_redis_db(urls[0]), **common)
-    url = urls[0].replace("socket://", "unix://", 1)
+    url = urls[0]
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() in ("socket", "redis+socket"):  # kombu's names for a Unix socket
+        url = "unix://" + rest
+    if url.lower().startswith("unix://"):
+        common.pop("socket_keepalive")  # not a TCP socket option redis-py takes for these
     return redis.Redis.from_url(url, **common)
 
 
@@ -476,7 +481,7 @@ def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mappi
                    exchange: str = "celeryev", timeout: float = 3.0) -> _Receiver:
     """The receiver for this broker's transport."""
     scheme = broker_url.split("://", 1)[0].lower()
-    if scheme in ("redis", "rediss", "sentinel", "socket", "unix"):
+    if scheme in ("redis", "rediss", "sentinel", "socket", "redis+socket", "unix"):
         return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
                                   exchange=exchange, timeout=timeout)
     if scheme in ("amqp", "amqps", "pyamqp", "librabbitmq"):

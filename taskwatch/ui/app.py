@@ -305,6 +305,7 @@ class TaskwatchApp(App[int]):
         monitor = self._monitor
         self.query_one(StatusBar).show(state, broker_error=self._broker_error,
                                        events_connected=monitor is not None and monitor.events_connected,
+                                       events_error=monitor.events_error if monitor is not None else None,
                                        asked=self._asked)
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
@@ -359,12 +360,19 @@ class TaskwatchApp(App[int]):
             return
         task_list = self.query_one(TaskList)
         task_list.set_ids(message.ids)
-        header = task_list.header()
+        self._update_task_header()
+        if message.counts is not None:
+            self.query_one("#task-tabs", TabBar).set_counts(message.counts)
+
+    def _update_task_header(self) -> None:
+        """The column titles, from the same widths the rows use (they follow the terminal's size)."""
+        header = self.query_one(TaskList).header()
         if header.plain != self._task_header:
             self._task_header = header.plain
             self.query_one("#task-header", Static).update(header)
-        if message.counts is not None:
-            self.query_one("#task-tabs", TabBar).set_counts(message.counts)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._update_task_header)
 
     # -- views --------------------------------------------------------------
     def action_view(self, view: str) -> None:

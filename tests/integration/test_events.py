@@ -267,3 +267,35 @@ def test_a_silently_dead_event_connection_is_a_gap(fresh_redis):
         stop.set()
         for sock in (*links, server):
             sock.close()
+
+
+def test_events_over_a_unix_socket(tmp_path):
+    """kombu's redis+socket:// and socket:// brokers."""
+    import subprocess
+
+    from taskwatch.demo.redis_server import find_redis_server
+
+    path = tmp_path / "redis.sock"
+    server = subprocess.Popen([find_redis_server(), "--port", "0", "--unixsocket", str(path), "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(path.exists, timeout=10)
+        client = redis.Redis(unix_socket_path=str(path))
+        wait(lambda: client.ping(), timeout=10)
+        for scheme in ("redis+socket", "socket"):
+            with Monitor(Settings(broker_url=f"{scheme}://{path}")) as monitor:
+                assert monitor.events_error is None
+                wait(lambda: monitor.events_connected, timeout=10)
+                _publish(client, "/0.celeryev/task.multi", [
+                    {"type": "task-received", "uuid": scheme, "name": "n", "timestamp": time.time(),
+                     "hostname": "w@h"}])
+                wait(lambda uuid=scheme: uuid in monitor.state.tasks, timeout=10)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_a_transport_without_events_says_so():
+    monitor = Monitor(Settings(broker_url="sqs://"), backfill=0)
+    assert monitor.receiver is None and "sqs" in monitor.events_error

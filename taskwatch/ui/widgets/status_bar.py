@@ -32,11 +32,14 @@ class StatusBar(Widget):
         self._text = Text()
         self._signature: tuple = ()
         self._asked = False
+        self._events_error: str | None = None
 
     def show(self, state: ClusterState, *, broker_error: str | None, events_connected: bool,
-             asked: bool = True) -> None:
-        """``asked``: a round of asking the broker has completed at least once."""
+             asked: bool = True, events_error: str | None = None) -> None:
+        """``asked``: a round of asking the broker has completed at least once.
+        ``events_error``: why there will be no events at all (shown instead of waiting for them)."""
         self._asked = asked
+        self._events_error = events_error
         now = time.monotonic()
         received = state.counters.events_received
         if self._rate_sample is not None and now - self._rate_sample[0] >= 1.0:
@@ -86,6 +89,8 @@ class StatusBar(Widget):
             text.append(f"  {online}/{total} workers")
             if losing:
                 text.append("  ⚠ events lost", style="bold yellow")
+            elif self._events_error:
+                text.append(f"  no events: {self._events_error}", style="italic")
             elif not self._events_connected:
                 text.append("  ◌ events…", style="italic")
             else:

@@ -76,7 +76,8 @@ class TaskList(ScrollView, can_focus=False):
     """Rows of tasks by id; cursor kept on the same task across updates."""
 
     DEFAULT_CSS = """
-    TaskList { height: 1fr; overflow-x: hidden; }
+    /* The scrollbar always there: rows and the header above keep one width. */
+    TaskList { height: 1fr; overflow-x: hidden; overflow-y: scroll; }
     """
 
     cursor: reactive[int] = reactive(0)
