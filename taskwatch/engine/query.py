@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -46,6 +47,23 @@ def in_tab(task: Task, tab: str) -> bool:
     if tab == "succeeded":
         return state is SUCCESS
     raise ValueError(tab)
+
+
+def shown_args(text: str | None, exact: bool) -> str:
+    """Arguments as Celery's own reprs show them, whatever their source.
+
+    Exact arguments (from inspect or the result backend) are kept as JSON,
+    which a later retry can rebuild losslessly; shown next to event reprs
+    (``(7, 'pdf')``) they would read ``[7, "pdf"]``. Shown as the Python
+    repr of the decoded values instead (json.loads is safe on any input; a
+    value cut at the length bound stays as it is).
+    """
+    if not text or not exact:
+        return text or ""
+    try:
+        return repr(tuple(value) if isinstance(value := json.loads(text), list) else value)
+    except (ValueError, RecursionError):  # cut short, or nested beyond reason
+        return text
 
 
 def matches(task: Task, needle: str) -> bool:

@@ -53,3 +53,14 @@ def test_name_filter_is_exact():
     exact = select_tasks(state, "all", "name=shop.add")
     assert exact and all(state.tasks[i].name == "shop.add" for i in exact)
     assert "id-x" in select_tasks(state, "all", "shop.add")  # the substring filter still finds it
+
+
+def test_exact_arguments_are_shown_like_event_reprs():
+    from taskwatch.engine.query import shown_args
+
+    assert shown_args('[7, "pdf"]', exact=True) == "(7, 'pdf')"
+    assert shown_args('{"a": [1, true, null]}', exact=True) == "{'a': [1, True, None]}"
+    assert shown_args('["\\u001b]0;x\\u0007"]', exact=True) == "('\\x1b]0;x\\x07',)"  # escapes stay text
+    assert shown_args('[1, "abc…', exact=True) == '[1, "abc…'  # cut at the bound: as stored
+    assert shown_args("[" * 5000, exact=True) == "[" * 5000
+    assert shown_args("(7, 'pdf')", exact=False) == "(7, 'pdf')" and shown_args(None, exact=True) == ""

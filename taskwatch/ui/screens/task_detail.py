@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from taskwatch.engine.query import elapsed, timeline
+from taskwatch.engine.query import elapsed, shown_args, timeline
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import strip_control
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
@@ -55,8 +55,8 @@ def render_task(task: Task, state: ClusterState) -> Text:
                  else "a repr from the task's events: long values are cut")
     text.append("Arguments ", style="bold")
     text.append(f"({exactness})\n", style="dim")
-    field("  args", task.args)
-    field("  kwargs", task.kwargs)
+    field("  args", shown_args(task.args, task.exact_args))
+    field("  kwargs", shown_args(task.kwargs, task.exact_args))
     if task.result is not None:
         field("Result", task.result)
     if task.exception:

@@ -17,7 +17,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from taskwatch.engine.query import elapsed, parse_eta
+from taskwatch.engine.query import elapsed, parse_eta, shown_args
 from taskwatch.engine.state import ClusterState, Task
 
 STATE_STYLES = {
@@ -210,7 +210,8 @@ class TaskList(ScrollView, can_focus=False):
             "time": Text(runtime_cell(elapsed(task, now), task.state == "STARTED")),
             "retries": Text(str(task.retries) if task.retries else ""),
             # One line per row: a newline or tab in a value would be written raw.
-            "args": Text((task.exception if task.state == "FAILURE" and task.exception else (task.args or ""))
+            "args": Text((task.exception if task.state == "FAILURE" and task.exception
+                          else shown_args(task.args, task.exact_args))
                          .translate(FLAT), style="red" if task.state == "FAILURE" else "dim"),
         }
         if task.eta and task.state not in ("SUCCESS", "FAILURE", "STARTED"):
