@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 
@@ -39,6 +39,7 @@ class HelpScreen(ScrollKeys, ModalScreen[None]):
                 text.append(f"{description}\n", style=style)
         with VerticalScroll():
             yield Static(text)
+        yield Footer(compact=True)  # this window's keys, not the views'
 
     def action_dismiss(self) -> None:
         self.dismiss(None)

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 
@@ -68,6 +68,7 @@ class QueuePeek(ScrollKeys, ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text(f"Reading {self.queue}…", style="dim"), id="peek-body")
+        yield Footer(compact=True)  # this window's keys, not the views'
 
     def on_mount(self) -> None:
         self.action_reload()
