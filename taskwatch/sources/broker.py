@@ -52,8 +52,11 @@ def connection(url: str, timeout: float = 3.0) -> Connection:
 def probe(url: str, timeout: float = 3.0) -> None:
     """Connect to the broker once and hang up; raise a one-line error if it fails."""
     conn = connection(url, timeout)
+    hosts = len([u for u in url.split(";") if u])
     try:
-        conn.ensure_connection(max_retries=0, timeout=timeout)
+        # One attempt per host of kombu's ``a;b`` failover form, no pause:
+        # a dead first host is not an unreachable broker.
+        conn.ensure_connection(max_retries=hosts - 1, interval_start=0, interval_step=0, timeout=timeout)
     except (ValueError, TypeError) as exc:
         raise BadURL(f"bad broker URL {mask_url(url)!r}: {describe(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - kombu wraps transport errors in many types

@@ -280,6 +280,7 @@ class RedisEventReceiver(_Receiver):
         self._pubsub = None
         self._client = None
         self._side = None  # a second connection, for backlog(); used by the polling thread only
+        self._url = broker_url  # of the server we listen to (one of several in kombu's a;b form)
         self._limit: int | None | bool = False  # pub/sub hard limit; False: not asked yet
 
     def backlog(self) -> Backlog | None:
@@ -296,7 +297,7 @@ class RedisEventReceiver(_Receiver):
 
         try:
             if self._side is None:
-                self._side = redis_client(self.broker_url, self.transport_options, min(self.timeout, 2.0))
+                self._side = redis_client(self._url, self.transport_options, min(self.timeout, 2.0))
             clients = self._side.client_list(_type="pubsub")
             if self._limit is False:
                 self._limit = _pubsub_hard_limit(self._side)
@@ -323,13 +324,39 @@ class RedisEventReceiver(_Receiver):
         super().stop(timeout)
         self._close_side()
 
+    def _candidates(self) -> list[str]:
+        """The URLs to try, the one that worked last first (kombu's ``a;b`` failover form).
+
+        Sentinel URLs name sentinels, not servers: they stay one URL.
+        """
+        urls = [u for u in self.broker_url.split(";") if u]
+        if len(urls) < 2 or urls[0].lower().startswith("sentinel://"):
+            return [self.broker_url]
+        start = urls.index(self._url) if self._url in urls else 0
+        return urls[start:] + urls[:start]
+
     def _open(self) -> None:
-        client = redis_client(self.broker_url, self.transport_options, self.timeout, client_name=self.client_name)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        escaped = _GLOB.sub(r"\\\1", self.channel)
-        pubsub.psubscribe(f"{escaped}/*")
-        pubsub.subscribe(self.channel)  # brokers with fanout_patterns off
-        self._client, self._pubsub = client, pubsub
+        error: Exception | None = None
+        for url in self._candidates():
+            client = None
+            try:
+                client = redis_client(url, self.transport_options, self.timeout, client_name=self.client_name)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                escaped = _GLOB.sub(r"\\\1", self.channel)
+                pubsub.psubscribe(f"{escaped}/*")
+                pubsub.subscribe(self.channel)  # brokers with fanout_patterns off
+            except Exception as exc:  # noqa: BLE001 - the next host, then the caller's backoff
+                error = exc
+                if client is not None:
+                    client.close()
+                continue
+            if url != self._url:
+                self._url = url
+                self._close_side()  # the backlog probe must look at the server we listen to
+            self._client, self._pubsub = client, pubsub
+            return
+        assert error is not None
+        raise error
 
     # A connection that goes silent without closing (a network partition, a
     # frozen NAT entry) reads nothing forever, and looks idle rather than

@@ -246,6 +246,12 @@ class RedisQueueProbe:
         self._sentinel_kwargs = dict(sentinel_kwargs or {})
         self._steps = _priority_steps(priority_steps)
         self._target = _parse_redis_url(url, ssl_options)
+        # kombu's failover form (redis://a;redis://b): one target per host,
+        # the next tried when one refuses. Sentinel URLs list sentinels instead.
+        hosts = [u.strip() for u in url.split(";") if u.strip()]
+        self._targets = ([_parse_redis_url(u, ssl_options) for u in hosts]
+                         if len(hosts) > 1 and not self._target.sentinels else [self._target])
+        self._target = self._targets[0]
         if self._target.sentinels and not master_name:
             raise BadURL(
                 f"broker {mask_url(url)}: a sentinel:// URL needs the master_name transport option"
@@ -331,7 +337,9 @@ class RedisQueueProbe:
         import redis
 
         with self._lock:
-            for attempt in (1, 2):
+            stale_retry = self._connected_once
+            failed_hosts = 0
+            while True:
                 try:
                     client = self._get_client()
                     result = fn(client)
@@ -339,18 +347,22 @@ class RedisQueueProbe:
                     return result
                 except redis.ConnectionError as exc:
                     # redis.TimeoutError is not a ConnectionError: never retried.
-                    retry = attempt == 1 and self._connected_once
                     self._reset()
-                    if not retry:
-                        raise self._error(what, exc) from None
-                    self._connected_once = False
+                    if stale_retry:
+                        stale_retry = self._connected_once = False
+                        continue
+                    failed_hosts += 1
+                    if failed_hosts < len(self._targets):  # the next host of a;b
+                        index = (self._targets.index(self._target) + 1) % len(self._targets)
+                        self._target = self._targets[index]
+                        continue
+                    raise self._error(what, exc) from None
                 except (redis.RedisError, OSError, ValueError) as exc:
                     self._reset()
                     raise self._error(what, exc) from None
                 except QueueProbeError:
                     self._reset()
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _error(self, what: str, exc: BaseException) -> QueueProbeError:
         head = f"{what}: " if what else ""

@@ -299,3 +299,21 @@ def test_events_over_a_unix_socket(tmp_path):
 def test_a_transport_without_events_says_so():
     monitor = Monitor(Settings(broker_url="sqs://"), backfill=0)
     assert monitor.receiver is None and "sqs" in monitor.events_error
+
+
+def test_events_fail_over_to_the_next_host(fresh_redis):
+    """kombu's ``redis://a;redis://b``: a dead first host does not mean no events."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    url = f"redis://127.0.0.1:{dead}/0;{fresh_redis.url(0)}"
+    with Monitor(Settings(broker_url=url)) as monitor:
+        wait(lambda: monitor.events_connected, timeout=15)
+        client = redis.Redis(port=fresh_redis.port)
+        _publish(client, "/0.celeryev/task.multi", [
+            {"type": "task-received", "uuid": "via-b", "name": "n", "timestamp": time.time(), "hostname": "w@h"}])
+        wait(lambda: "via-b" in monitor.state.tasks)
+        monitor.measure_backlog()
+        assert monitor.state.counters.backlog == 0  # measured on the server it listens to

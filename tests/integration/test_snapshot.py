@@ -118,3 +118,16 @@ def _delete_queue(url: str, queue: str) -> None:
             channel.queue_delete(queue)
         finally:
             channel.close()
+
+
+def test_a_dead_first_host_fails_over_to_the_next(demo_workers):
+    """kombu's ``a;b`` form: workers are still found through the second host."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    doc = snapshot_json("-b", f"redis://127.0.0.1:{dead}/0;{demo_workers.broker_url}")
+    assert {w["hostname"] for w in doc["workers"] if w["online"]} == set(demo_workers.hostnames)
+    queues = {q["name"]: q for q in doc["queues"]}
+    assert queues["celery"]["error"] is None and queues["celery"]["messages"] is not None
