@@ -78,6 +78,8 @@ class Monitor:
                 self.receiver = event_receiver(
                     self.broker_url, self, transport_options=self.transport_options,
                     exchange=conf.get("event_exchange") or "celeryev",
+                    queue_ttl=_seconds(conf.get("event_queue_ttl")),
+                    queue_expires=_seconds(conf.get("event_queue_expires")),
                 )
             except ValueError as exc:
                 self.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
@@ -326,3 +328,8 @@ def _app_queues(conf: Any) -> Iterable[str]:
             for target in route.values():
                 if isinstance(target, dict) and isinstance(target.get("queue"), str):
                     yield target["queue"]
+
+
+def _seconds(value: Any) -> float | None:
+    """A positive number of seconds from an app setting, or None (use the default)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None

@@ -74,6 +74,8 @@ _COPIED = (
     "control_queue_durable",
     "control_queue_exclusive",
     "event_exchange",
+    "event_queue_ttl",
+    "event_queue_expires",
     "event_serializer",
     "accept_content",
     "result_backend_transport_options",

@@ -505,13 +505,20 @@ class AmqpEventReceiver(_Receiver):
 
 
 def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mapping[str, Any] | None = None,
-                   exchange: str = "celeryev", timeout: float = 3.0) -> _Receiver:
-    """The receiver for this broker's transport."""
+                   exchange: str = "celeryev", timeout: float = 3.0,
+                   queue_ttl: float | None = None, queue_expires: float | None = None) -> _Receiver:
+    """The receiver for this broker's transport.
+
+    ``queue_ttl`` / ``queue_expires``: the app's ``event_queue_ttl`` and
+    ``event_queue_expires`` (RabbitMQ), as Celery's own receivers use them.
+    """
     scheme = broker_url.split("://", 1)[0].lower()
     if scheme in ("redis", "rediss", "sentinel", "socket", "redis+socket", "unix"):
         return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
                                   exchange=exchange, timeout=timeout)
     if scheme in ("amqp", "amqps", "pyamqp", "librabbitmq"):
-        return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout)
+        return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout,
+                                 queue_ttl=5.0 if queue_ttl is None else queue_ttl,
+                                 queue_expires=60.0 if queue_expires is None else queue_expires)
     raise ValueError(f"events over {scheme}:// are not supported (Redis and AMQP are)")
 

@@ -317,3 +317,13 @@ def test_events_fail_over_to_the_next_host(fresh_redis):
         wait(lambda: "via-b" in monitor.state.tasks)
         monitor.measure_backlog()
         assert monitor.state.counters.backlog == 0  # measured on the server it listens to
+
+
+def test_amqp_event_queue_follows_the_apps_settings():
+    """event_queue_ttl/expires from the -A app, as Celery's own receivers use them."""
+    app = Celery("proj", set_as_current=False)
+    app.conf.event_queue_ttl, app.conf.event_queue_expires = 30, 120
+    monitor = Monitor(Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"), app, backfill=0)
+    assert (monitor.receiver.queue_ttl, monitor.receiver.queue_expires) == (30.0, 120.0)
+    plain = Monitor(Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"), backfill=0)
+    assert (plain.receiver.queue_ttl, plain.receiver.queue_expires) == (5.0, 60.0)  # Celery's defaults
