@@ -85,6 +85,7 @@ class Monitor:
                 self.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
         self._rounds = 0
         self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
+        self._expiry_gap: Any = None  # the gap opened while behind RabbitMQ's event TTL
         self._queue_probe: Any = None
         self._backend: Any = None
         self._backend_error: str | None = None
@@ -132,10 +133,27 @@ class Monitor:
         self._hold_until = 0.0
 
     # -- EventSink ----------------------------------------------------------
-    def on_events(self, events: list[dict[str, Any]], received_at: float) -> None:
+    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
         while (wait := self._hold_until - time.monotonic()) > 0:
             time.sleep(min(wait, 0.005))
-        self.state.apply_events(events, received_at)
+        self.state.apply_events(events, received_at, drained)
+        expiry = getattr(self.receiver, "queue_ttl", None)
+        if expiry:
+            self._watch_expiry(expiry, received_at)
+
+    def _watch_expiry(self, expiry: float, now: float) -> None:
+        """RabbitMQ drops events older than the event queue's TTL without a
+        word: a receiver that far behind has lost some. Record it as a gap
+        (which the next rounds repair), closed once it has caught up."""
+        # Survivors of an expiring backlog are at most about ``expiry`` old
+        # when read: being close to it is the sign, not exceeding it.
+        lag = self.state.counters.lag
+        if self._expiry_gap is None and lag > 0.8 * expiry:
+            self._expiry_gap = self.state.open_gap(
+                now - lag, f"events more than {expiry:g} s behind: RabbitMQ expires them (event_queue_ttl)")
+        elif self._expiry_gap is not None and lag < expiry / 2:
+            self.state.close_gap(self._expiry_gap, now)
+            self._expiry_gap = None
 
     def on_undecodable(self, count: int) -> None:
         with self.state.lock:
@@ -148,6 +166,7 @@ class Monitor:
     def on_connect(self, at: float) -> None:
         for gap in self.state.open_gaps():
             self.state.close_gap(gap, at)
+        self._expiry_gap = None
 
     @property
     def events_connected(self) -> bool:

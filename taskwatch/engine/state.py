@@ -34,6 +34,7 @@ FINAL = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
 # the hot path, so a state read from elsewhere (a result backend) is mapped
 # to its constant first.
 KNOWN_STATES = {s: s for s in (PENDING, SENT, RECEIVED, STARTED, SUCCESS, FAILURE, RETRY, REVOKED, REJECTED)}
+OFFSET_FOR = 300.0  # seconds a host's clock-offset baseline is kept before it is measured again
 MAX_CHILDREN = 1000  # children kept per task (the detail shows 20); bounds the duplicate check
 
 TASK_EVENT_STATE = {
@@ -229,7 +230,7 @@ class Counters:
     events_undecodable: int = 0
     tasks_seen: int = 0
     tasks_evicted: int = 0
-    lag: float = 0.0  # seconds between an event's timestamp and its arrival, last batch
+    lag: float = 0.0  # seconds the receiver is behind, last batch (clock differences taken out)
     max_lag: float = 0.0
     # Bytes of events the broker holds for us, unread (None: not known), and
     # the size at which it cuts the connection (losing them).
@@ -257,10 +258,18 @@ class ClusterState:
     version: int = 0
     # raw hostname -> cleaned, interned (a handful of workers, millions of events)
     _hostnames: dict[str, str] = field(default_factory=dict, repr=False)
+    # raw hostname -> (smallest age of its events when caught up, when seen): see _behind
+    _offsets: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     # -- events -------------------------------------------------------------
-    def apply_events(self, events: Iterable[Mapping[str, Any]], received_at: float | None = None) -> None:
-        """Apply decoded Celery events (dicts), in arrival order."""
+    def apply_events(self, events: Iterable[Mapping[str, Any]], received_at: float | None = None,
+                     drained: bool = True) -> None:
+        """Apply decoded Celery events (dicts), in arrival order.
+
+        ``drained``: the receiver found nothing more waiting after this batch
+        (it is caught up), which lets ``counters.lag`` tell clock differences
+        between hosts from being behind.
+        """
         now = time.time() if received_at is None else received_at
         tasks = self.tasks
         n = 0
@@ -286,7 +295,8 @@ class ClusterState:
             # How far behind we are: the age of the newest event of the batch.
             ts = event.get("timestamp") if event is not None else None
             if type(ts) is float and 0.0 < ts < LATEST:
-                lag = max(0.0, now - ts)
+                host = event.get("hostname")
+                lag = self._behind(host if type(host) is str else "", now - ts, now, drained)
             self.counters.events_received += n
             self.counters.lag = lag
             if lag > self.counters.max_lag:
@@ -294,6 +304,23 @@ class ClusterState:
             if len(tasks) > self.max_tasks:
                 self._evict()
             self.version += 1
+
+    def _behind(self, host: str, offset: float, now: float, drained: bool) -> float:
+        """Seconds the receiver is behind ``host``'s events, its clock's difference aside.
+
+        An event's age on arrival is the sender's clock offset plus transit
+        plus any backlog. When the receiver is caught up (``drained``) there
+        is no backlog: the smallest age seen then, per host, is the baseline
+        (renewed every ``OFFSET_FOR`` seconds, after NTP steps a clock). The
+        lag is how far the age of an event exceeds it.
+        """
+        offsets = self._offsets
+        base = offsets.get(host)
+        if drained and (base is None or offset < base[0] or now - base[1] > OFFSET_FOR):
+            if len(offsets) > 10_000:  # a hostile stream inventing hostnames
+                offsets.clear()
+            offsets[host] = base = (offset, now)
+        return 0.0 if base is None else max(0.0, offset - base[0])
 
     def _new_task(self, uuid: str) -> Task:
         task = self.tasks[uuid] = Task(uuid)

@@ -36,7 +36,8 @@ _loads = orjson.loads
 
 
 class EventSink(Protocol):
-    def on_events(self, events: list[dict[str, Any]], received_at: float) -> None: ...
+    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
+        """``drained``: nothing more was waiting to be read after this batch."""
     def on_undecodable(self, count: int) -> None: ...
     def on_disconnect(self, at: float, reason: str) -> None: ...
     def on_connect(self, at: float) -> None: ...
@@ -388,6 +389,7 @@ class RedisEventReceiver(_Receiver):
             pinged_at = None
             batch: list[dict[str, Any]] = []
             bad = 0
+            drained = False
             while True:
                 if message is not None and message["type"] in ("pmessage", "message"):
                     events = decode(message["data"])
@@ -399,9 +401,10 @@ class RedisEventReceiver(_Receiver):
                     break
                 message = get(timeout=0.0)
                 if message is None:
+                    drained = True
                     break
             if batch:
-                sink.on_events(batch, time.time())
+                sink.on_events(batch, time.time(), drained)
                 time.sleep(0)  # let the UI thread in between batches
             if bad:
                 sink.on_undecodable(bad)
@@ -478,15 +481,17 @@ class AmqpEventReceiver(_Receiver):
             except socket.timeout:  # noqa: UP041 - py-amqp raises socket.timeout
                 pass
             # drain what is already buffered without waiting
+            drained = False
             while len(self._batch) < self.batch_max:
                 try:
                     conn.drain_events(timeout=0.0)
                 except (TimeoutError, socket.timeout):  # noqa: UP041
+                    drained = True
                     break
             conn.heartbeat_check()  # raises when the server has gone quiet for two intervals
             if self._batch:
                 batch, self._batch = self._batch, []
-                self.sink.on_events(batch, time.time())
+                self.sink.on_events(batch, time.time(), drained)
             if self._bad:
                 bad, self._bad = self._bad, 0
                 self.sink.on_undecodable(bad)

@@ -28,6 +28,12 @@ async def _header_scenario() -> None:
         assert "⚠ behind 12/32 MB" in line()
         counters.backlog_limit = None  # CONFIG GET refused
         assert "⚠ behind 12 MB" in line()
+        counters.lag = 7.4
+        assert "⚠ behind 7 s, 12 MB" in line()
+        counters.backlog = 0
+        assert "⚠ behind 7 s" in line()
+        counters.lag = 0.3
+        assert "behind" not in line()
         app.state.open_gap(1.0, "cut off")  # loss outranks lag
         assert "⚠ events lost" in line() and "behind" not in line()
         await pilot.pause()

@@ -272,3 +272,21 @@ def test_evicting_unfinished_tasks_drops_the_oldest():
     s.apply_events([ev("task-received", uuid=f"u{i}", ts=T0 + i, name="n") for i in range(1500)])
     assert len(s.tasks) == 1000 and next(iter(s.tasks)) == "u500"
     assert s.counters.tasks_evicted == 500
+
+
+def test_lag_takes_clock_differences_out():
+    """A worker clock 30 s behind is not 30 s of lag; a backlog read while not drained is."""
+    s = ClusterState()
+    now = T0 + 100
+    skewed = now - 30  # the worker's clock reads 30 s less
+    s.apply_events([ev("task-received", uuid="a", ts=skewed - 0.01)], received_at=now, drained=True)
+    assert s.counters.lag == 0.0
+    s.apply_events([ev("task-received", uuid="b", ts=skewed + 1 - 0.02)], received_at=now + 1, drained=True)
+    assert s.counters.lag < 0.05
+    # A burst: batches keep coming full, each event older on arrival.
+    for i in range(1, 6):
+        s.apply_events([ev("task-received", uuid=f"c{i}", ts=skewed + 2)], received_at=now + 2 + i, drained=False)
+    assert 4.9 < s.counters.lag < 5.1 and 4.9 < s.counters.max_lag < 5.1
+    # Caught up again.
+    s.apply_events([ev("task-received", uuid="d", ts=skewed + 8)], received_at=now + 8.01, drained=True)
+    assert s.counters.lag < 0.05

@@ -85,6 +85,7 @@ class StatusBar(Widget):
                 total = len(state.workers)
                 losing = bool(state.open_gaps())
                 backlog, limit = state.counters.backlog, state.counters.backlog_limit
+                lag = state.counters.lag
             text.append("● connected", style="bold green")
             text.append(f"  {online}/{total} workers")
             if losing:
@@ -96,11 +97,14 @@ class StatusBar(Widget):
             else:
                 if self._rate >= 1:
                     text.append(f"  {_round_rate(self._rate)} ev/s", style="")
+                # Falling behind: by how long (clock differences taken out),
+                # and how much the broker holds for us (Redis cuts the
+                # connection, losing it all, at the limit).
+                behind = [f"{lag:.0f} s"] if lag >= BEHIND_SECONDS else []
                 if backlog is not None and backlog >= BEHIND:
-                    # Falling behind: the broker holds this much for us, and
-                    # cuts the connection (losing it all) at the limit.
-                    amount = f"{backlog / MB:.0f}/{limit / MB:.0f} MB" if limit else f"{backlog / MB:.0f} MB"
-                    text.append(f"  ⚠ behind {amount}", style="bold yellow")
+                    behind.append(f"{backlog / MB:.0f}/{limit / MB:.0f} MB" if limit else f"{backlog / MB:.0f} MB")
+                if behind:
+                    text.append(f"  ⚠ behind {', '.join(behind)}", style="bold yellow")
         text.append("  ")
         text.append(self._broker, style="dim")
         return text
@@ -108,6 +112,7 @@ class StatusBar(Widget):
 
 MB = 1024 * 1024
 BEHIND = MB  # bytes waiting at the broker before the header says so
+BEHIND_SECONDS = 2.0  # seconds behind the events before the header says so
 
 
 def _ago(seconds: float) -> str:
