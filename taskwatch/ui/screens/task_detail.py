@@ -7,7 +7,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -82,6 +82,9 @@ class TaskDetail(ScrollKeys, Screen[None]):
     BINDINGS = [
         Binding("escape,q", "back", "Back", id="detail.back"),
         *scroll_bindings("detail"),
+        Binding("w", "wrap", "Wrap", id="detail.wrap"),
+        Binding("h,left", "pan(-8)", "Left", show=False, id="detail.left"),
+        Binding("l,right", "pan(8)", "Right", show=False, id="detail.right"),
         Binding("P", "parent", "Parent", id="detail.parent"),
         Binding("C", "child", "First child", id="detail.child"),
     ]
@@ -90,13 +93,16 @@ class TaskDetail(ScrollKeys, Screen[None]):
         super().__init__()
         self.state = state
         self.task_id = task_id
+        # Long lines (a traceback's paths) wrap by default; `w` shows them
+        # whole, one per row, and h/l pan sideways.
+        self.wrap = True
 
     @property
     def task(self) -> Task | None:
         return self.state.tasks.get(self.task_id)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="detail-scroll"):
+        with ScrollableContainer(id="detail-scroll"):
             yield Static(id="detail-body")
         yield Footer()
 
@@ -108,10 +114,22 @@ class TaskDetail(ScrollKeys, Screen[None]):
         task = self.task
         body = self.query_one("#detail-body", Static)
         if task is None:
-            body.update(Text(f"Task {self.task_id} is no longer in memory (evicted).", style="dim"))
+            body.update(Text(f"Task {strip_control(self.task_id)} is no longer in memory (evicted).",
+                             style="dim"))
             return
         with self.state.lock:
-            body.update(render_task(task, self.state))
+            text = render_task(task, self.state)
+        text.no_wrap = not self.wrap
+        body.update(text)
+
+    def action_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self.query_one("#detail-body", Static).set_class(not self.wrap, "nowrap")
+        self._scroller().scroll_to(x=0, animate=False)
+        self.refresh_body()
+
+    def action_pan(self, columns: int) -> None:
+        self._scroller().scroll_relative(x=columns, animate=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         task = self.task
@@ -124,8 +142,8 @@ class TaskDetail(ScrollKeys, Screen[None]):
     def action_back(self) -> None:
         self.dismiss(None)
 
-    def _scroller(self) -> VerticalScroll:
-        return self.query_one("#detail-scroll", VerticalScroll)
+    def _scroller(self) -> ScrollableContainer:
+        return self.query_one("#detail-scroll", ScrollableContainer)
 
     def action_parent(self) -> None:
         task = self.task
