@@ -167,6 +167,11 @@ class Monitor:
         for gap in self.state.open_gaps():
             self.state.close_gap(gap, at)
         self._expiry_gap = None
+        # A lag measured before the connection dropped says nothing now; on an
+        # idle cluster no batch would come to replace it, and the header would
+        # say "behind" for good.
+        with self.state.lock:
+            self.state.counters.lag = 0.0
 
     @property
     def events_connected(self) -> bool:

@@ -361,3 +361,13 @@ def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
         assert sum(1 for t in monitor.state.tasks if t.startswith("late-")) < 20_000
         send("after")  # caught up again: the gap closes
         wait(lambda: "after" in monitor.state.tasks and monitor.state.gaps[0].end is not None, timeout=10)
+
+
+def test_a_reconnect_forgets_the_lag_measured_before_it(fresh_redis):
+    with Monitor(Settings(broker_url=fresh_redis.url(0))) as monitor:
+        wait(lambda: monitor.events_connected)
+        monitor.state.counters.lag = 9.0  # as left by a burst cut off mid-way
+        fresh_redis.kill()
+        fresh_redis.restart()
+        wait(lambda: monitor.state.gaps and monitor.state.gaps[0].end is not None, timeout=20)
+        assert monitor.state.counters.lag == 0.0
