@@ -38,7 +38,7 @@ def subject_taskwatch(url: str, expect_events: int, idle: float) -> dict:
     from taskwatch.config import Settings
     from taskwatch.monitor import Monitor
 
-    monitor = Monitor(Settings(broker_url=url), max_tasks=10**7, backfill=0).start()
+    monitor = Monitor.from_settings(Settings(broker_url=url), max_tasks=10**7, backfill=0).start()
     deadline = time.monotonic() + 10
     while not monitor.events_connected and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -120,7 +120,7 @@ def snapshot(ctx: click.Context, as_json: bool, listen: float, **options: Any) -
 
     settings, app = load_settings(_merged(ctx, **options))
     probe(settings.broker_url, timeout=3.0)
-    monitor = Monitor(settings, app, events=listen > 0)
+    monitor = Monitor.from_settings(settings, app, events=listen > 0)
     with monitor:
         deadline = time.monotonic() + listen
         if listen:

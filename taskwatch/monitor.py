@@ -17,15 +17,16 @@ No Textual here: the UI reads ``monitor.state`` under its lock.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from taskwatch.config import Settings
-from taskwatch.engine.state import FINAL, ClusterState
+from taskwatch.engine.state import FINAL, ClusterState, Gap
+from taskwatch.records import PeekedMessage, TaskPoll, WorkerReport
 from taskwatch.sources.errors import SourceError, describe
-from taskwatch.sources.events import event_receiver
-from taskwatch.sources.inspect import Inspector, TaskPoll, WorkerPoll
+from taskwatch.sources.factory import Sources, build_sources
+from taskwatch.sources.protocols import EventSource, QueueProbe, ResultBackend
 from taskwatch.text import clean, mask_secrets
 
 DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
@@ -37,7 +38,7 @@ class PollReport:
 
     started_at: float
     duration: float = 0.0
-    workers: WorkerPoll | None = None
+    workers: WorkerReport | None = None
     tasks: TaskPoll | None = None
     queues_error: str | None = None
     backend_error: str | None = None
@@ -46,8 +47,50 @@ class PollReport:
 
 
 class Monitor:
+    """Joins the sources of one cluster to the engine's state.
+
+    ``sources`` come from :func:`taskwatch.sources.factory.build_sources`
+    (or, in tests, any objects of the same shapes); :meth:`from_settings`
+    builds them.
+    """
+
     def __init__(
         self,
+        sources: Sources,
+        *,
+        state: ClusterState | None = None,
+        max_tasks: int = 100_000,
+        backfill: int = 500,
+    ) -> None:
+        self.sources = sources
+        self.broker_url = sources.broker_url
+        self.state = state or ClusterState(max_tasks=max_tasks)
+        # Called (from the polling thread) when a worker answers ping, so a
+        # screen can show it at once rather than at the end of the round.
+        self.on_pong: Callable[[], None] | None = None
+        self.inspector = sources.workers
+        self.backfill_limit = backfill
+        self.known_queues: set[str] = set(sources.app_queues)
+        # Why there are no events, when it is known for good (a transport
+        # taskwatch cannot listen on): the rest (asking workers) still works.
+        self.events_error = sources.events_error
+        self.receiver: EventSource | None = None
+        if sources.events is not None:
+            try:
+                self.receiver = sources.events(self)
+            except ValueError as exc:  # a URL the receiver cannot use
+                self.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
+        self._rounds = 0
+        self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
+        self._expiry_gap: Gap | None = None  # the gap opened while behind RabbitMQ's event TTL
+        self._queue_probe: QueueProbe | None = None
+        self._backend: ResultBackend | None = None
+        self._backend_error: str | None = None
+        self._backfilled = False
+
+    @classmethod
+    def from_settings(
+        cls,
         settings: Settings,
         user_app: Any = None,
         *,
@@ -55,41 +98,13 @@ class Monitor:
         max_tasks: int | None = None,
         backfill: int | None = None,
         state: ClusterState | None = None,
-    ) -> None:
-        assert settings.broker_url
-        self.settings = settings
-        self.broker_url = settings.broker_url
-        self.state = state or ClusterState(max_tasks=max_tasks or settings.max_tasks)
-        # Called (from the polling thread) when a worker answers ping, so a
-        # screen can show it at once rather than at the end of the round.
-        self.on_pong: Any = None
-        self.inspector = Inspector(self.broker_url, app=user_app, timeout=settings.inspect_timeout)
-        conf = self.inspector.app.conf
-        self.transport_options = dict(conf.get("broker_transport_options") or {})
-        self.backfill_limit = settings.backfill if backfill is None else backfill
-        self.rabbitmq_api = settings.rabbitmq_api
-        self.known_queues: set[str] = set(_app_queues(conf))
-        # Why there are no events, when it is known for good (a transport
-        # taskwatch cannot listen on): the rest (asking workers) still works.
-        self.events_error: str | None = None
-        self.receiver = None
-        if events:
-            try:
-                self.receiver = event_receiver(
-                    self.broker_url, self, transport_options=self.transport_options,
-                    exchange=conf.get("event_exchange") or "celeryev",
-                    queue_ttl=_seconds(conf.get("event_queue_ttl")),
-                    queue_expires=_seconds(conf.get("event_queue_expires")),
-                )
-            except ValueError as exc:
-                self.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
-        self._rounds = 0
-        self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
-        self._expiry_gap: Any = None  # the gap opened while behind RabbitMQ's event TTL
-        self._queue_probe: Any = None
-        self._backend: Any = None
-        self._backend_error: str | None = None
-        self._backfilled = False
+    ) -> Monitor:
+        """The monitor of the cluster ``settings`` name, on its real sources."""
+        return cls(
+            build_sources(settings, user_app, events=events), state=state,
+            max_tasks=max_tasks or settings.max_tasks,
+            backfill=settings.backfill if backfill is None else backfill,
+        )
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> Monitor:
@@ -102,10 +117,9 @@ class Monitor:
             self.receiver.stop()
         self.inspector.close()
         for thing in (self._queue_probe, self._backend):
-            close = getattr(thing, "close", None)
-            if close is not None:
+            if thing is not None:
                 try:
-                    close()
+                    thing.close()
                 except Exception:  # noqa: BLE001, S110 - shutting down
                     pass
 
@@ -137,7 +151,7 @@ class Monitor:
         while (wait := self._hold_until - time.monotonic()) > 0:
             time.sleep(min(wait, 0.005))
         self.state.apply_events(events, received_at, drained)
-        expiry = getattr(self.receiver, "queue_ttl", None)
+        expiry = self.receiver.queue_ttl if self.receiver is not None else None
         if expiry:
             self._watch_expiry(expiry, received_at)
 
@@ -156,8 +170,7 @@ class Monitor:
             self._expiry_gap = None
 
     def on_undecodable(self, count: int) -> None:
-        with self.state.lock:
-            self.state.counters.events_undecodable += count
+        self.state.count_undecodable(count)
 
     def on_disconnect(self, at: float, reason: str) -> None:
         if not self.state.open_gaps():
@@ -170,8 +183,7 @@ class Monitor:
         # A lag measured before the connection dropped says nothing now; on an
         # idle cluster no batch would come to replace it, and the header would
         # say "behind" for good.
-        with self.state.lock:
-            self.state.counters.lag = 0.0
+        self.state.reset_lag()
 
     @property
     def events_connected(self) -> bool:
@@ -183,14 +195,9 @@ class Monitor:
         report = PollReport(started_at=time.time())
         t0 = time.monotonic()
         now = report.started_at
-        with self.state.lock:
-            expect = [w.hostname for w in self.state.workers.values()
-                      if w.last_heartbeat is not None and w.online(now)]
-        with self.state.lock:
-            repairing = any(g.end is not None and not g.repaired for g in self.state.gaps)
-        with self.state.lock:
-            missing = not self.state.workers or any(w.pool is None for w in self.state.workers.values())
-        details = missing or self._rounds % DETAILS_EVERY == 0
+        expect = self.state.hosts_alive_by_heartbeat(now)
+        repairing = bool(self.state.gaps_to_repair())
+        details = self.state.workers_undescribed() or self._rounds % DETAILS_EVERY == 0
         self._rounds += 1
         if expect and self.events_connected and not details:
             # Heartbeats say who is alive: ask everything at once.
@@ -204,10 +211,10 @@ class Monitor:
         if workers.broker_error:
             report.errors.append(workers.broker_error)
         else:
-            self.state.apply_worker_poll(workers)
+            self.state.apply_worker_report(workers)
             report.tasks = tasks
-            if tasks is not None:
-                self._apply_task_poll(tasks, recovered=repairing)
+            if tasks is not None and not tasks.broker_error:
+                self.state.apply_task_poll(tasks, recovered=repairing)
         self._poll_queues(report)
         self.measure_backlog()
         if not self._backfilled:
@@ -220,20 +227,13 @@ class Monitor:
         """How much the broker holds for the event receiver, unread (Redis only)."""
         receiver = self.receiver
         backlog = receiver.backlog() if receiver is not None and self.events_connected else None
-        with self.state.lock:
-            self.state.counters.backlog = backlog.waiting if backlog is not None else None
-            self.state.counters.backlog_limit = backlog.limit if backlog is not None else None
+        self.state.set_backlog(backlog.waiting if backlog is not None else None,
+                               backlog.limit if backlog is not None else None)
 
     def _pong(self, hostname: str, at: float) -> None:
         self.state.apply_pong(hostname, at)
         if self.on_pong is not None:
             self.on_pong()
-
-    def _apply_task_poll(self, poll: TaskPoll, *, recovered: bool) -> None:
-        if poll.broker_error:
-            return
-        for kind, replies in poll.replies.items():
-            self.state.apply_inspect_tasks(kind, replies, poll.started_at, recovered=recovered)
 
     # -- queues ---------------------------------------------------------------
     def _poll_queues(self, report: PollReport) -> None:
@@ -241,9 +241,7 @@ class Monitor:
             probe = self._probe()
             if probe is None:
                 return
-            with self.state.lock:
-                for worker in self.state.workers.values():
-                    self.known_queues.update(worker.queues)
+            self.known_queues.update(self.state.worker_queues())
             if self._rounds % DETAILS_EVERY == 1 and probe.can_discover:
                 try:
                     self.known_queues.update(probe.discover())
@@ -255,28 +253,24 @@ class Monitor:
             report.queues_error = f"queues: {describe(exc)}"
             report.errors.append(report.queues_error)
 
-    def _probe(self) -> Any:
-        if self._queue_probe is None:
-            from taskwatch.sources.queues import queue_probe
-
-            self._queue_probe = queue_probe(
-                self.broker_url, transport_options=self.transport_options,
-                rabbitmq_api=self.rabbitmq_api,
-            )
+    def _probe(self) -> QueueProbe | None:
+        if self._queue_probe is None and self.sources.queues is not None:
+            self._queue_probe = self.sources.queues()
         return self._queue_probe
 
-    def peek(self, queue: str, count: int = 10) -> list[Any]:
+    def peek(self, queue: str, count: int = 10) -> list[PeekedMessage]:
         """The next ``count`` messages of ``queue``, not consumed. Raises a
         one-line ``SourceError`` where peeking is not offered (RabbitMQ)."""
-        return self._probe().peek(queue, count)
+        probe = self._probe()
+        if probe is None:
+            raise SourceError("no queue probe for this broker")
+        return probe.peek(queue, count)
 
     # -- result backend -------------------------------------------------------
-    def backend(self) -> Any:
-        if self._backend is None and self._backend_error is None and self.settings.result_backend:
-            from taskwatch.sources.results import result_backend
-
+    def backend(self) -> ResultBackend | None:
+        if self._backend is None and self._backend_error is None and self.sources.results is not None:
             try:
-                self._backend = result_backend(self.settings.result_backend)
+                self._backend = self.sources.results()
             except SourceError as exc:
                 self._backend_error = str(exc)
         return self._backend
@@ -298,13 +292,12 @@ class Monitor:
             self._backfilled = False
             return 0
         for row in rows:
-            self.state.apply_backend_result(row, recovered=False)
+            self.state.apply_stored_result(row, recovered=False)
         return len(rows)
 
     def _repair(self, report: PollReport) -> int:
         """After a gap: fill in what happened meanwhile, marked as recovered."""
-        with self.state.lock:
-            gaps = [g for g in self.state.gaps if g.end is not None and not g.repaired]
+        gaps = self.state.gaps_to_repair()
         if not gaps or report.workers is None or report.workers.broker_error:
             return 0
         repaired = 0
@@ -316,44 +309,17 @@ class Monitor:
                 rows = backend.get(ids) if ids else {}
                 for row in rows.values():
                     if row.status in FINAL:
-                        self.state.apply_backend_result(row, recovered=True)
+                        self.state.apply_stored_result(row, recovered=True)
                         repaired += 1
                 window = (min(g.start for g in gaps) - 1.0, max(g.end or 0 for g in gaps) + 1.0)
                 for row in backend.recent(max(self.backfill_limit, 1000)):
                     done = row.date_done
                     if done is not None and window[0] <= done <= window[1]:
-                        if self.state.apply_backend_result(row, recovered=True):
+                        if self.state.apply_stored_result(row, recovered=True):
                             repaired += 1
             except Exception as exc:  # noqa: BLE001 - try again next round
                 report.backend_error = f"result backend: {describe(exc)}"
                 report.errors.append(report.backend_error)
                 return repaired
-        with self.state.lock:
-            for gap in gaps:
-                gap.repaired = True
-            self.state.version += 1
+        self.state.mark_repaired(gaps)
         return repaired
-
-
-def _app_queues(conf: Any) -> Iterable[str]:
-    """Queue names the app's configuration mentions."""
-    default = conf.get("task_default_queue") or "celery"
-    yield default
-    queues = conf.get("task_queues") or ()
-    for queue in queues if isinstance(queues, list | tuple | set) else ():
-        name = getattr(queue, "name", None) or (queue if isinstance(queue, str) else None)
-        if name:
-            yield name
-    routes = conf.get("task_routes") or {}
-    if isinstance(routes, dict):
-        routes = [routes]
-    for route in routes if isinstance(routes, list | tuple) else ():
-        if isinstance(route, dict):
-            for target in route.values():
-                if isinstance(target, dict) and isinstance(target.get("queue"), str):
-                    yield target["queue"]
-
-
-def _seconds(value: Any) -> float | None:
-    """A positive number of seconds from an app setting, or None (use the default)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None

@@ -24,6 +24,8 @@ from itertools import islice
 from typing import Any
 
 from taskwatch.engine.sketch import QuantileSketch
+from taskwatch.records import ExactCall, HeldTask, QueueDepth, StoredResult, TaskPoll, WorkerReport
+from taskwatch.reprs import call_text
 from taskwatch.text import clean
 
 # Celery state names.
@@ -102,7 +104,7 @@ class Task:
     """One task as seen so far. ``recovered`` marks facts filled in after a gap."""
 
     __slots__ = (
-        "uuid", "name", "state", "state_ts", "worker", "queue", "args", "kwargs", "exact_args",
+        "uuid", "name", "state", "state_ts", "worker", "queue", "args", "kwargs", "call",
         "result", "exception", "traceback", "retries", "eta", "expires", "sent", "received",
         "started", "finished", "runtime", "parent_id", "root_id", "children", "recovered",
     )
@@ -116,7 +118,9 @@ class Task:
         self.queue: str | None = None
         self.args: str | None = None
         self.kwargs: str | None = None
-        self.exact_args = False
+        # The real argument values (inspect, result backend), kept once:
+        # ``args``/``kwargs`` above are their display text.
+        self.call: ExactCall | None = None
         self.result: str | None = None
         self.exception: str | None = None
         self.traceback: str | None = None
@@ -132,6 +136,11 @@ class Task:
         self.root_id: str | None = None
         self.children: list[str] | None = None
         self.recovered = False
+
+    @property
+    def exact_args(self) -> bool:
+        """``args``/``kwargs`` show the real values, not a sender's cut repr."""
+        return self.call is not None
 
 
 class WorkerInfo:
@@ -247,8 +256,8 @@ class ClusterState:
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     names: dict[str, NameStats] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
-    # queue name -> latest depth (a sources.queues.QueueDepth), and its history
-    queues: dict[str, Any] = field(default_factory=dict)
+    # queue name -> latest depth, and its history
+    queues: dict[str, QueueDepth] = field(default_factory=dict)
     queue_history: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -352,7 +361,7 @@ class ClusterState:
             if type(name) is str:
                 task.name = _intern(name if name.isprintable() and len(name) < 300
                                     else clean(name, 300, single_line=True))
-            if not task.exact_args:
+            if task.call is None:
                 args = get("args")
                 if args is not None:
                     task.args = _text(args, MAX_SHORT)
@@ -506,65 +515,95 @@ class ClusterState:
     def open_gaps(self) -> list[Gap]:
         return [g for g in self.gaps if g.end is None]
 
-    # -- inspect and result backend -----------------------------------------
-    def apply_inspect_tasks(
-        self, kind: str, replies: Mapping[str, Any], now: float, *, recovered: bool = False
-    ) -> int:
-        """Merge ``active`` / ``reserved`` / ``scheduled`` replies: exact arguments.
+    def gaps_to_repair(self) -> list[Gap]:
+        """Gaps that have ended and whose tasks were not yet asked about."""
+        with self.lock:
+            return [g for g in self.gaps if g.end is not None and not g.repaired]
 
-        ``kind`` is the inspect method; ``recovered`` marks tasks first
-        learnt of this way as filled in after a gap. Returns how many tasks
-        were new.
+    def mark_repaired(self, gaps: Iterable[Gap]) -> None:
+        with self.lock:
+            for gap in gaps:
+                gap.repaired = True
+            self.version += 1
+
+    # -- the receiver's own counters ----------------------------------------
+    def count_undecodable(self, count: int) -> None:
+        with self.lock:
+            self.counters.events_undecodable += count
+
+    def reset_lag(self) -> None:
+        """Forget the lag measured so far (the connection it was measured on is gone)."""
+        with self.lock:
+            self.counters.lag = 0.0
+
+    def set_backlog(self, waiting: int | None, limit: int | None) -> None:
+        """Bytes the broker holds for the receiver, unread, and where it cuts it off."""
+        with self.lock:
+            self.counters.backlog = waiting
+            self.counters.backlog_limit = limit
+
+    # -- what the next round should ask -------------------------------------
+    def hosts_alive_by_heartbeat(self, now: float) -> list[str]:
+        with self.lock:
+            return [w.hostname for w in self.workers.values()
+                    if w.last_heartbeat is not None and w.online(now)]
+
+    def workers_undescribed(self) -> bool:
+        """No worker known yet, or one whose stats were never read."""
+        with self.lock:
+            return not self.workers or any(w.pool is None for w in self.workers.values())
+
+    def worker_queues(self) -> set[str]:
+        with self.lock:
+            return {q for w in self.workers.values() for q in w.queues}
+
+    # -- inspect and result backend -----------------------------------------
+    def apply_task_poll(self, poll: TaskPoll, *, recovered: bool = False) -> int:
+        """Merge what the workers hold (``active``/``reserved``/``scheduled``): exact arguments.
+
+        ``recovered`` marks tasks first learnt of this way as filled in after
+        a gap. Returns how many tasks were new.
         """
-        state = STARTED if kind == "active" else RECEIVED
         new = 0
         with self.lock:
-            for hostname, entries in replies.items():
-                if not isinstance(entries, list):
-                    continue
-                host = clean(hostname, 200, single_line=True)
-                for entry in entries:
-                    if not isinstance(entry, dict):
-                        continue
-                    request = entry.get("request") if kind == "scheduled" else entry
-                    if not isinstance(request, dict) or type(request.get("id")) is not str:
-                        continue
-                    uuid = request["id"]
-                    task = self.tasks.get(uuid)
-                    if task is None:
-                        task = self._new_task(uuid)
-                        task.recovered = recovered
-                        new += 1
-                    self._merge_request(task, request, host)
-                    if kind == "scheduled" and entry.get("eta") is not None:
-                        task.eta = _text(entry.get("eta"), 64)
-                    if task.state not in FINAL and _rank(task.state) < _rank(state):
-                        task.state = state
-                        task.state_ts = max(task.state_ts, _moment(request.get("time_start")) or 0.0)
-                    if kind == "active" and task.started is None:
-                        task.started = _moment(request.get("time_start"))
+            for held in poll.tasks:
+                task = self.tasks.get(held.id)
+                if task is None:
+                    task = self._new_task(held.id)
+                    task.recovered = recovered
+                    new += 1
+                self._merge_held(task, held)
+                state = STARTED if held.kind == "active" else RECEIVED
+                if task.state not in FINAL and _rank(task.state) < _rank(state):
+                    task.state = state
+                    task.state_ts = max(task.state_ts, _moment(held.time_start) or 0.0)
+                if held.kind == "active" and task.started is None:
+                    task.started = _moment(held.time_start)
             if new:
                 self.version += 1
             if len(self.tasks) > self.max_tasks:
                 self._evict()
         return new
 
-    def _merge_request(self, task: Task, request: Mapping[str, Any], host: str) -> None:
-        task.worker = _intern(host)
-        name = request.get("name")
-        if type(name) is str:
-            task.name = _intern(clean(name, 300, single_line=True))
-        # inspect returns the real values, not reprs.
-        if "args" in request or "kwargs" in request:
-            task.args = _text(_json_text(request.get("args")), MAX_SHORT)
-            task.kwargs = _text(_json_text(request.get("kwargs")), MAX_SHORT)
-            task.exact_args = True
-        delivery = request.get("delivery_info")
-        if isinstance(delivery, dict) and type(delivery.get("routing_key")) is str:
-            task.queue = _intern(clean(delivery["routing_key"], 200, single_line=True))
+    def _merge_held(self, task: Task, held: HeldTask) -> None:
+        task.worker = _intern(clean(held.hostname, 200, single_line=True))
+        if held.name is not None:
+            task.name = _intern(clean(held.name, 300, single_line=True))
+        if held.call is not None:
+            self._set_call(task, held.call)
+        if held.routing_key is not None:
+            task.queue = _intern(clean(held.routing_key, 200, single_line=True))
+        if held.eta is not None:
+            task.eta = _text(held.eta, 64)
 
-    def apply_backend_result(self, row: Any, *, recovered: bool) -> bool:
-        """Merge a result-backend row (``BackendResult``-like). True if the task was new."""
+    @staticmethod
+    def _set_call(task: Task, call: ExactCall) -> None:
+        if task.call != call:
+            task.call = call
+            task.args, task.kwargs = (_SHARED.get(t, t) for t in call_text(call, MAX_SHORT))
+
+    def apply_stored_result(self, row: StoredResult, *, recovered: bool) -> bool:
+        """Merge a result-backend row. True if the task was new."""
         with self.lock:
             task = self.tasks.get(row.task_id)
             new = task is None
@@ -572,23 +611,22 @@ class ClusterState:
                 task = self._new_task(row.task_id)
             if recovered and (new or task.state not in FINAL):
                 task.recovered = True
-            if getattr(row, "name", None) and task.name is None:
+            if row.name and task.name is None:
                 task.name = _intern(row.name)
-            if getattr(row, "exact_args", False):
-                task.args, task.kwargs, task.exact_args = row.args, row.kwargs, True
+            if row.call is not None:
+                self._set_call(task, row.call)
             elif task.args is None:
-                task.args, task.kwargs = getattr(row, "args", None), getattr(row, "kwargs", None)
+                task.args, task.kwargs = row.args or None, row.kwargs or None
             for attr in ("result", "exception", "traceback", "worker", "queue", "parent_id", "root_id"):
-                value = getattr(row, attr, None)
-                if value is not None and getattr(task, attr) is None:
+                value = getattr(row, attr)
+                if value and getattr(task, attr) is None:
                     setattr(task, attr, value)
-            if getattr(row, "children", None):
+            if row.children:
                 task.children = list(row.children)
-            retries = getattr(row, "retries", None)
-            if type(retries) is int:
-                task.retries = max(task.retries, retries)
+            if row.retries is not None:
+                task.retries = max(task.retries, row.retries)
             status = KNOWN_STATES.get(row.status, row.status)
-            done = _moment(getattr(row, "date_done", None))
+            done = _moment(row.date_done)
             if status in FINAL and task.state not in FINAL:
                 previous = task.state
                 task.state = status
@@ -619,8 +657,8 @@ class ClusterState:
                 worker.offline_at = None
             self.version += 1
 
-    def apply_worker_poll(self, poll: Any) -> None:
-        """Merge an inspect round (``WorkerPoll``): ping, stats, queues."""
+    def apply_worker_report(self, poll: WorkerReport) -> None:
+        """Merge an inspect round: ping, stats, queues."""
         if poll.broker_error is not None:
             return
         with self.lock:
@@ -643,7 +681,7 @@ class ClusterState:
     # -- queues ---------------------------------------------------------------
     HISTORY = 600  # samples kept per queue (10 minutes at one a second)
 
-    def apply_queue_depths(self, depths: Iterable[Any], at: float) -> None:
+    def apply_queue_depths(self, depths: Iterable[QueueDepth], at: float) -> None:
         with self.lock:
             for depth in depths:
                 self.queues[depth.name] = depth
@@ -665,15 +703,6 @@ _RANKS = {PENDING: 0, SENT: 1, RECEIVED: 2, RETRY: 2, STARTED: 3}
 
 def _rank(state: str) -> int:
     return _RANKS.get(state, 4)
-
-
-def _json_text(value: Any) -> str:
-    import json
-
-    try:
-        return json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _apply_stats(worker: WorkerInfo, stats: Mapping[str, Any]) -> None:

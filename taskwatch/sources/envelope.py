@@ -22,8 +22,8 @@ message shows its headers only. Every text field is passed through
 bounded length. :func:`decode_message` never raises on bad input; what it
 could not read is named in ``PeekedMessage.error``.
 
-Arguments: for a JSON body the exact values are rendered with ``json.dumps``
-(``exact_args=True``). Otherwise ``args``/``kwargs`` are the producer's
+Arguments: for a JSON body the exact values are kept (``call``) and shown
+the way Celery's reprs show arguments, ``(7, 'pdf')`` (``exact_args``). Otherwise ``args``/``kwargs`` are the producer's
 ``argsrepr``/``kwargsrepr`` headers (``exact_args=False``). Both header texts
 are kept in ``argsrepr``/``kwargsrepr`` as well: producers that hide
 sensitive arguments do it by overriding those headers, and a UI that wants to
@@ -39,9 +39,12 @@ import json
 import lzma
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import fields
+from types import SimpleNamespace
 from typing import Any
 
+from taskwatch.records import ExactCall, PeekedMessage
+from taskwatch.reprs import render
 from taskwatch.text import clean
 
 __all__ = [
@@ -69,47 +72,6 @@ _LZMA = ("application/x-lzma", "lzma", "xz")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-@dataclass
-class PeekedMessage:
-    """One message as it waits in a queue: plain, display-safe data.
-
-    Every ``str`` field is cleaned (no control sequences, one line, bounded).
-    ``body_size`` is the size in bytes of the serialized body as stored
-    (after base64 decoding, before decompression). ``eta`` and ``expires``
-    are the ISO 8601 texts the producer wrote.
-    """
-
-    id: str | None = None
-    task: str | None = None
-    args: str | None = None
-    kwargs: str | None = None
-    #: True when ``args``/``kwargs`` are the exact values from a JSON body,
-    #: False when they are the producer's ``argsrepr``/``kwargsrepr`` text.
-    exact_args: bool = False
-    eta: str | None = None
-    expires: str | None = None
-    priority: int | None = None
-    retries: int | None = None
-    root_id: str | None = None
-    parent_id: str | None = None
-    origin: str | None = None
-    content_type: str | None = None
-    content_encoding: str | None = None
-    body_size: int | None = None
-    queue: str | None = None
-    #: The producer's ``argsrepr`` / ``kwargsrepr`` headers, when present.
-    argsrepr: str | None = None
-    kwargsrepr: str | None = None
-    #: Celery task protocol (1 or 2) when it could be told.
-    protocol: int | None = None
-    #: kombu marks a message it put back after a failed delivery.
-    redelivered: bool = False
-    #: The compression named in the headers, if any.
-    compression: str | None = None
-    #: What could not be read, one line; None when the message decoded fully.
-    error: str | None = None
-
-
 def decode_message(raw: bytes | str, *, queue: str | None = None) -> PeekedMessage:
     """Decode one kombu envelope (as stored in a Redis list) for display.
 
@@ -117,19 +79,25 @@ def decode_message(raw: bytes | str, *, queue: str | None = None) -> PeekedMessa
     invalid UTF-8 and oversized values give a :class:`PeekedMessage` with
     what could be read and ``error`` set.
     """
-    message = PeekedMessage(queue=_field(queue))
+    message = _Draft(**_BLANK)
+    message.queue = _field(queue)
     try:
         _decode_into(message, raw)
     except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         # Belt and braces: every known failure is handled where it happens.
         message.error = _field(f"cannot decode message: {type(exc).__name__}: {exc}")
-    return message
+    return PeekedMessage(**vars(message))
+
+
+# The record is frozen; the steps below fill in a draft of its fields.
+_Draft = SimpleNamespace
+_BLANK = {f.name: f.default for f in fields(PeekedMessage)}
 
 
 # -- steps ------------------------------------------------------------------
 
 
-def _decode_into(message: PeekedMessage, raw: bytes | str) -> None:
+def _decode_into(message: _Draft, raw: bytes | str) -> None:
     if isinstance(raw, bytes | bytearray | memoryview):
         raw = bytes(raw)
         size = len(raw)
@@ -191,7 +159,7 @@ def _decode_into(message: PeekedMessage, raw: bytes | str) -> None:
 
 
 def _read_headers(
-    message: PeekedMessage, headers: dict[str, Any], properties: dict[str, Any]
+    message: _Draft, headers: dict[str, Any], properties: dict[str, Any]
 ) -> None:
     message.task = _field(headers.get("task"))
     message.id = _field(headers.get("id") or properties.get("correlation_id"))
@@ -209,7 +177,7 @@ def _read_headers(
 
 
 def _body_bytes(
-    message: PeekedMessage, envelope: dict[str, Any], properties: dict[str, Any]
+    message: _Draft, envelope: dict[str, Any], properties: dict[str, Any]
 ) -> bytes | None:
     body = envelope.get("body")
     if body is None:
@@ -238,7 +206,7 @@ def _body_bytes(
     return None
 
 
-def _decompress(message: PeekedMessage, body: bytes, compression: object) -> bytes | None:
+def _decompress(message: _Draft, body: bytes, compression: object) -> bytes | None:
     name = compression.lower() if isinstance(compression, str) else ""
     try:
         if name in _ZLIB:
@@ -259,7 +227,7 @@ def _decompress(message: PeekedMessage, body: bytes, compression: object) -> byt
     return out
 
 
-def _read_body(message: PeekedMessage, body: Any) -> None:
+def _read_body(message: _Draft, body: Any) -> None:
     if message.protocol == 2 or isinstance(body, list):
         # Protocol 2: [args, kwargs, embed].
         if (
@@ -290,16 +258,13 @@ def _read_body(message: PeekedMessage, body: Any) -> None:
     message.error = f"unexpected body: a JSON {_json_type(body)} without a task"
 
 
-def _set_exact_args(message: PeekedMessage, args: list[Any], kwargs: dict[str, Any]) -> None:
-    try:
-        args_text = json.dumps(args, ensure_ascii=False)
-        kwargs_text = json.dumps(kwargs, ensure_ascii=False)
-    except (ValueError, TypeError, RecursionError) as exc:
-        message.error = _field(f"cannot render arguments: {exc}")
+def _set_exact_args(message: _Draft, args: list[Any], kwargs: dict[str, Any]) -> None:
+    if not all(type(k) is str for k in kwargs):
+        message.error = "unexpected body: kwargs has keys that are not strings"
         return
-    message.args = _args_text(args_text)
-    message.kwargs = _args_text(kwargs_text)
-    message.exact_args = True
+    message.call = ExactCall(tuple(args), kwargs)
+    message.args = _args_text(render(tuple(args), ARGS_LIMIT))
+    message.kwargs = _args_text(render(kwargs, ARGS_LIMIT))
 
 
 # -- small helpers ----------------------------------------------------------

@@ -22,25 +22,18 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from taskwatch.sources.errors import describe
+from taskwatch.sources.protocols import EventSink
 from taskwatch.sources.redis_options import fail_fast
 from taskwatch.text import mask_url
 
 _b64decode = base64.b64decode
 _loads = orjson.loads
-
-
-class EventSink(Protocol):
-    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
-        """``drained``: nothing more was waiting to be read after this batch."""
-    def on_undecodable(self, count: int) -> None: ...
-    def on_disconnect(self, at: float, reason: str) -> None: ...
-    def on_connect(self, at: float) -> None: ...
 
 
 def _json(data: bytes | str) -> Any:
@@ -99,6 +92,10 @@ class _Receiver(threading.Thread):
     """Shared loop: connect, read until failure, report the gap, back off, retry."""
 
     BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+    #: seconds after which the broker drops events nobody read (RabbitMQ's
+    #: message TTL on our queue); None where it keeps them (Redis pub/sub
+    #: cuts the connection instead)
+    queue_ttl: float | None = None
 
     def __init__(self, broker_url: str, sink: EventSink, *, name: str) -> None:
         super().__init__(name=name, daemon=True)
@@ -517,13 +514,23 @@ def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mappi
     ``queue_ttl`` / ``queue_expires``: the app's ``event_queue_ttl`` and
     ``event_queue_expires`` (RabbitMQ), as Celery's own receivers use them.
     """
-    scheme = broker_url.split("://", 1)[0].lower()
-    if scheme in ("redis", "rediss", "sentinel", "socket", "redis+socket", "unix"):
+    scheme = check_event_transport(broker_url)
+    if scheme in _REDIS_SCHEMES:
         return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
                                   exchange=exchange, timeout=timeout)
-    if scheme in ("amqp", "amqps", "pyamqp", "librabbitmq"):
-        return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout,
-                                 queue_ttl=5.0 if queue_ttl is None else queue_ttl,
-                                 queue_expires=60.0 if queue_expires is None else queue_expires)
-    raise ValueError(f"events over {scheme}:// are not supported (Redis and AMQP are)")
+    return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout,
+                             queue_ttl=5.0 if queue_ttl is None else queue_ttl,
+                             queue_expires=60.0 if queue_expires is None else queue_expires)
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "sentinel", "socket", "redis+socket", "unix")
+_AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
+
+
+def check_event_transport(broker_url: str) -> str:
+    """The URL's scheme when taskwatch can listen to events on it; else ValueError."""
+    scheme = broker_url.split("://", 1)[0].lower()
+    if scheme not in _REDIS_SCHEMES + _AMQP_SCHEMES:
+        raise ValueError(f"events over {scheme}:// are not supported (Redis and AMQP are)")
+    return scheme
 

@@ -11,47 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from taskwatch.records import TASK_KINDS, ExactCall, HeldTask, TaskKind, TaskPoll, WorkerReport
 from taskwatch.sources.broker import Unreachable
 from taskwatch.sources.celery_app import control_app
 from taskwatch.sources.errors import describe
-from taskwatch.text import mask_url
+from taskwatch.text import clean, mask_url
 
 if TYPE_CHECKING:
     from celery import Celery
-
-
-TASK_KINDS = ("active", "reserved", "scheduled")
-
-
-@dataclass
-class WorkerPoll:
-    """One round of asking the workers: plain data for the engine."""
-
-    started_at: float
-    duration: float = 0.0
-    # hostname -> reply of each command that worker answered
-    pings: dict[str, Any] = field(default_factory=dict)
-    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
-    queues: dict[str, list[str]] = field(default_factory=dict)
-    # hostname -> error text a worker sent back instead of a reply
-    errors: dict[str, str] = field(default_factory=dict)
-    # set when the broker itself could not be reached: the round says nothing
-    # about the workers
-    broker_error: str | None = None
-
-
-@dataclass
-class TaskPoll:
-    """Tasks the workers hold right now, by inspect method and hostname."""
-
-    started_at: float
-    duration: float = 0.0
-    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    broker_error: str | None = None
 
 
 class Inspector:
@@ -108,7 +77,7 @@ class Inspector:
 
     # -- calls --------------------------------------------------------------
     def poll_workers(self, expect: Sequence[str] = (), *, details: bool = True,
-                     on_pong: Callable[[str, float], None] | None = None) -> WorkerPoll:
+                     on_pong: Callable[[str, float], None] | None = None) -> WorkerReport:
         """Ping, then ask the workers that answered for stats and queues.
 
         ``expect``: workers known to be alive (from heartbeats). When given,
@@ -119,41 +88,45 @@ class Inspector:
         called as each answer arrives, before the timeout is over, so a
         screen can show workers as they answer.
         """
-        poll = WorkerPoll(started_at=time.time())
+        started_at = time.time()
         t0 = time.monotonic()
+        pings: dict[str, Any] = {}
+        stats: dict[str, dict[str, Any]] = {}
+        queues: dict[str, tuple[str, ...]] = {}
+        errors: dict[str, str] = {}
+        broker_error = None
         with self._lock:
             try:
                 conn = self._connection()
                 def callback(reply: dict[str, Any]) -> None:
                     if on_pong is not None and isinstance(reply, dict):
                         for host in reply:
-                            on_pong(host, poll.started_at)
+                            on_pong(host, started_at)
 
                 replies = self.app.control.broadcast(
                     "ping", reply=True, timeout=self.timeout, connection=conn,
                     limit=len(expect) or None, callback=callback,
                 ) or []
                 for reply in replies:
-                    for host, answer in reply.items():
-                        poll.pings[host] = answer
-                hosts = sorted(poll.pings)
+                    if isinstance(reply, dict):
+                        pings.update(reply)
+                hosts = sorted(pings)
                 if hosts and details:
                     for host, answer in _merge(self._broadcast("stats", hosts)).items():
                         if isinstance(answer, dict) and "error" in answer and len(answer) == 1:
-                            poll.errors[host] = str(answer["error"])
+                            errors[host] = str(answer["error"])
                         elif isinstance(answer, dict):
-                            poll.stats[host] = answer
+                            stats[host] = answer
                     for host, answer in _merge(self._broadcast("active_queues", hosts)).items():
                         if isinstance(answer, list):
-                            poll.queues[host] = [q.get("name", "?") for q in answer if isinstance(q, dict)]
+                            queues[host] = tuple(
+                                str(q.get("name", "?")) for q in answer if isinstance(q, dict))
                         elif isinstance(answer, dict) and "error" in answer:
-                            poll.errors[host] = str(answer["error"])
+                            errors[host] = str(answer["error"])
             except Exception as exc:  # noqa: BLE001 - any broker failure ends this round only
                 self._reset()
-                poll.broker_error = _broker_error(self.broker_url, exc)
-        poll.duration = time.monotonic() - t0
-        return poll
-
+                broker_error = _broker_error(self.broker_url, exc)
+        return WorkerReport(started_at, time.monotonic() - t0, pings, stats, queues, errors, broker_error)
 
     def poll_tasks(self, hosts: Sequence[str], kinds: Sequence[str] = TASK_KINDS) -> TaskPoll:
         """``active``/``reserved``/``scheduled``/``revoked`` from the named workers.
@@ -162,42 +135,45 @@ class Inspector:
         answers in milliseconds; the commands go out in parallel, each on a
         connection of its own. Replies keep the real argument values.
         """
-        poll = TaskPoll(started_at=time.time())
+        started_at = time.time()
         t0 = time.monotonic()
         if not hosts:
-            return poll
+            return TaskPoll(started_at)
+        held: list[HeldTask] = []
+        errors: dict[str, str] = {}
+        broker_error = None
         futures = {kind: self._pool().submit(self._ask, kind, list(hosts)) for kind in kinds}
         for kind, future in futures.items():
             try:
                 merged = future.result()
             except Exception as exc:  # noqa: BLE001 - a broker failure ends this round only
-                poll.broker_error = _broker_error(self.broker_url, exc)
+                broker_error = _broker_error(self.broker_url, exc)
                 continue
             for host, answer in merged.items():
                 if isinstance(answer, dict) and "error" in answer and len(answer) == 1:
-                    poll.errors[host] = str(answer["error"])
-                else:
-                    poll.replies.setdefault(kind, {})[host] = answer
-        poll.duration = time.monotonic() - t0
-        return poll
+                    errors[host] = str(answer["error"])
+                elif isinstance(answer, list):
+                    held.extend(held_tasks(kind, host, answer))
+        return TaskPoll(started_at, time.monotonic() - t0, tuple(held), errors, broker_error)
 
-    def quick_round(self, hosts: Sequence[str]) -> tuple[WorkerPoll, TaskPoll]:
+    def quick_round(self, hosts: Sequence[str]) -> tuple[WorkerReport, TaskPoll]:
         """Ping and the task inspects at once, for workers already known alive.
 
         One round trip instead of two: all four broadcasts go out together,
         each targeted with a reply limit. Workers not in ``hosts`` are not
         asked; they show up through their heartbeats or the next full ping.
         """
-        workers = WorkerPoll(started_at=time.time())
+        started_at = time.time()
         t0 = time.monotonic()
         ping = self._pool().submit(self._ask, "ping", list(hosts))
         tasks = self.poll_tasks(hosts)
+        pings: dict[str, Any] = {}
+        broker_error = None
         try:
-            workers.pings = ping.result()
+            pings = ping.result()
         except Exception as exc:  # noqa: BLE001 - a broker failure ends this round only
-            workers.broker_error = _broker_error(self.broker_url, exc)
-        workers.duration = time.monotonic() - t0
-        return workers, tasks
+            broker_error = _broker_error(self.broker_url, exc)
+        return WorkerReport(started_at, time.monotonic() - t0, pings, broker_error=broker_error), tasks
 
     def _pool(self):
         if self._executor is None:
@@ -240,3 +216,48 @@ def _broker_error(url: str, exc: BaseException) -> str:
     if isinstance(exc, Unreachable):
         return str(exc)
     return f"broker {mask_url(url)}: {describe(exc)}"
+
+
+# -- replies as records -------------------------------------------------------
+
+def held_tasks(kind: TaskKind, hostname: str, entries: list[Any]) -> list[HeldTask]:
+    """Records from one worker's ``active``/``reserved``/``scheduled`` reply.
+
+    Entries that are not the documented shape are skipped; ``scheduled``
+    wraps each request as ``{eta, priority, request}``.
+    """
+    out: list[HeldTask] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        request = entry.get("request") if kind == "scheduled" else entry
+        if not isinstance(request, dict) or type(request.get("id")) is not str:
+            continue
+        name = request.get("name")
+        delivery = request.get("delivery_info")
+        routing_key = delivery.get("routing_key") if isinstance(delivery, dict) else None
+        eta = entry.get("eta") if kind == "scheduled" else None
+        start = request.get("time_start")
+        out.append(HeldTask(
+            kind=kind,
+            hostname=hostname,
+            id=request["id"],
+            name=name if type(name) is str else None,
+            call=exact_call(request.get("args"), request.get("kwargs"))
+            if "args" in request or "kwargs" in request else None,
+            routing_key=routing_key if type(routing_key) is str else None,
+            time_start=float(start) if isinstance(start, int | float) and not isinstance(start, bool)
+            and start == start and abs(start) < 1e12 else None,
+            eta=clean(str(eta), 64, single_line=True) if eta is not None else None,
+        ))
+    return out
+
+
+def exact_call(args: Any, kwargs: Any) -> ExactCall | None:
+    """Exact arguments from a JSON-decoded reply: None unless args is a list
+    (or tuple) and kwargs a dict with str keys."""
+    if kwargs is None:
+        kwargs = {}
+    if isinstance(args, list | tuple) and isinstance(kwargs, dict) and all(type(k) is str for k in kwargs):
+        return ExactCall(tuple(args), kwargs)
+    return None

@@ -39,12 +39,20 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from taskwatch.records import (
+    SOURCE_AMQP,
+    SOURCE_MANAGEMENT,
+    SOURCE_REDIS,
+    PeekedMessage,
+    QueueDepth,
+)
 from taskwatch.sources.broker import BadURL
-from taskwatch.sources.envelope import PeekedMessage, decode_message
+from taskwatch.sources.envelope import decode_message
 from taskwatch.sources.errors import SourceError, describe
+from taskwatch.sources.protocols import QueueProbe
 from taskwatch.sources.redis_options import fail_fast
 from taskwatch.text import clean, mask_secrets, mask_url
 
@@ -66,9 +74,6 @@ __all__ = [
     "queue_probe",
 ]
 
-SOURCE_REDIS = "redis"
-SOURCE_AMQP = "amqp"
-SOURCE_MANAGEMENT = "management"
 
 #: kombu/transport/redis.py: ``Channel.sep`` and ``PRIORITY_STEPS``.
 DEFAULT_SEP = "\x06\x16"
@@ -90,57 +95,6 @@ _T = TypeVar("_T")
 
 class QueueProbeError(SourceError):
     """A queue probe could not answer; ``str()`` is one masked line."""
-
-
-@dataclass
-class QueueDepth:
-    """How full one queue is, as one broker reported it.
-
-    ``messages`` counts ready messages, all priorities summed. ``unacked``
-    counts messages taken by workers and not yet acknowledged: on Redis the
-    entries of the ``unacked`` hash attributed to this queue (prefetched
-    messages and every ETA/countdown task a worker holds); on RabbitMQ only
-    the management API knows it. ``None`` means "not known", never zero.
-
-    ``by_priority`` (Redis only) maps the priority step of each non-empty list
-    to its length: ``"0"`` for the plain list ``<queue>``, ``"3"``, ``"6"``,
-    ``"9"`` for ``<queue>\\x06\\x16<step>``. Redis deletes a list when it
-    empties, so "non-empty" and "present" are the same lists; steps missing
-    from the dict hold nothing.
-
-    ``unacked_partial`` is True when the ``unacked`` hash was larger than the
-    probe parses per call: ``unacked`` is then a lower bound.
-    """
-
-    name: str
-    messages: int | None = None
-    by_priority: dict[str, int] = field(default_factory=dict)
-    unacked: int | None = None
-    consumers: int | None = None
-    source: str = SOURCE_REDIS
-    error: str | None = None
-    #: Per-second rates from the management API: ``publish``, ``deliver_get``,
-    #: ``ack``, ``redeliver`` when RabbitMQ reports them.
-    rates: dict[str, float] = field(default_factory=dict)
-    unacked_partial: bool = False
-
-
-class QueueProbe(Protocol):
-    """What every probe offers; see the module docstring."""
-
-    source: str
-    #: ``discover()`` can list the broker's queues.
-    can_discover: bool
-    #: ``peek()`` can show waiting messages without disturbing them.
-    can_peek: bool
-
-    def discover(self) -> set[str]: ...
-
-    def depths(self, names: Iterable[str]) -> list[QueueDepth]: ...
-
-    def peek(self, queue: str, n: int = 10) -> list[PeekedMessage]: ...
-
-    def close(self) -> None: ...
 
 
 # -- which queues are Celery's plumbing --------------------------------------
@@ -518,8 +472,7 @@ class RedisQueueProbe:
         rows: list[QueueDepth] = []
         position = 0
         for name, labels in layout:
-            row = QueueDepth(name=name, source=self.source)
-            total = 0
+            by_priority: dict[str, int] = {}
             errors: list[str] = []
             for label in labels:
                 reply = replies[position]
@@ -527,17 +480,17 @@ class RedisQueueProbe:
                 if isinstance(reply, Exception):
                     errors.append(describe(reply))
                 elif reply:
-                    row.by_priority[label] = int(reply)
-                    total += int(reply)
-            row.messages = None if errors else total
-            if unacked is not None:
-                row.unacked = unacked.by_queue.get(name, 0)
-                row.unacked_partial = unacked.partial
-            elif unacked_error:
+                    by_priority[label] = int(reply)
+            counted = not errors
+            if unacked is None and unacked_error:
                 errors.append(unacked_error)
-            if errors:
-                row.error = clean("; ".join(dict.fromkeys(errors)), 300, single_line=True)
-            rows.append(row)
+            rows.append(QueueDepth(
+                name=name, source=self.source, by_priority=by_priority,
+                messages=sum(by_priority.values()) if counted else None,
+                unacked=unacked.by_queue.get(name, 0) if unacked is not None else None,
+                unacked_partial=unacked.partial if unacked is not None else False,
+                error=clean("; ".join(dict.fromkeys(errors)), 300, single_line=True) if errors else None,
+            ))
         return rows
 
     def _count_unacked(self, client: redis.Redis, names: set[str]) -> _Unacked:
@@ -985,17 +938,16 @@ class AmqpQueueProbe:
         become the row's error, connection errors propagate."""
         from amqp.exceptions import ChannelError, NotFound
 
-        row = QueueDepth(name=name, source=self.source)
         channel = conn.channel()
         try:
             ok = channel.queue_declare(queue=name, passive=True)
         except NotFound:
-            row.error = _NO_SUCH_QUEUE
+            row = QueueDepth(name=name, source=self.source, error=_NO_SUCH_QUEUE)
         except ChannelError as exc:
-            row.error = describe(exc)
+            row = QueueDepth(name=name, source=self.source, error=describe(exc))
         else:
-            row.messages = int(ok.message_count)
-            row.consumers = int(ok.consumer_count)
+            row = QueueDepth(name=name, source=self.source, messages=int(ok.message_count),
+                             consumers=int(ok.consumer_count))
         finally:
             try:
                 channel.close()

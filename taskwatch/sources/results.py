@@ -23,7 +23,7 @@ decoded and show as ``<msgpack value, N bytes, not decoded>`` with status
 ``UNKNOWN``. Nothing is ever ``eval``-ed, ``literal_eval``-ed or unpickled
 by anything else.
 
-Everything that reaches a :class:`BackendResult` is text made safe by
+Everything that reaches a :class:`StoredResult` is text made safe by
 :func:`taskwatch.text.clean`: control sequences stripped, bounded, one line
 except the traceback. Values (result, arguments) are rendered like Python
 reprs, as Celery's own events show them, by a renderer that stops at the
@@ -33,6 +33,7 @@ length limit however large or self-referencing the value is.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import heapq
 import json
 import math
@@ -40,16 +41,19 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from taskwatch.records import ExactCall, StoredResult
+from taskwatch.reprs import Full, Writer, render, write_call
 from taskwatch.sources import safe_pickle
 from taskwatch.sources.errors import SourceError, describe
+from taskwatch.sources.protocols import ResultBackend
 from taskwatch.sources.redis_options import fail_fast
 from taskwatch.text import clean, mask_url
 
@@ -60,7 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXCEPTION_STATES",
     "UNKNOWN",
-    "BackendResult",
+    "StoredResult",
     "DatabaseResultBackend",
     "RedisResultBackend",
     "ResultBackend",
@@ -92,53 +96,6 @@ class ResultBackendError(SourceError):
 
 class UnsupportedBackend(ResultBackendError):
     """taskwatch cannot read this kind of result backend."""
-
-
-@dataclass
-class BackendResult:
-    """One task's stored result, as safe text (and exact values when there are some)."""
-
-    task_id: str
-    #: a Celery state name (SUCCESS, FAILURE, RETRY, STARTED, ...) or UNKNOWN
-    status: str
-    #: the return value rendered as text (for exception states: the exception)
-    result: str = ""
-    #: for FAILURE/RETRY/REVOKED: ``ValueError('report 17 has no rows')``
-    exception: str = ""
-    #: the traceback, newlines kept, bounded to ~16 KB
-    traceback: str = ""
-    #: when the task finished, epoch seconds (None while not ready)
-    date_done: float | None = None
-    name: str = ""
-    #: arguments rendered as text, like Celery's ``argsrepr``/``kwargsrepr``
-    args: str = ""
-    kwargs: str = ""
-    #: True when the backend stored the real arguments (``result_extended``):
-    #: then ``args_value``/``kwargs_value`` hold them, lossless, for a retry
-    exact_args: bool = False
-    args_value: list[Any] | None = None
-    kwargs_value: dict[str, Any] | None = None
-    worker: str = ""
-    retries: int | None = None
-    queue: str = ""
-    children: list[str] = field(default_factory=list)
-    parent_id: str | None = None
-    root_id: str | None = None
-    group_id: str | None = None
-    #: how the stored value was encoded: json, pickle, msgpack, unknown
-    encoding: str = "json"
-    #: why some of it could not be decoded, or None
-    problem: str | None = None
-
-
-class ResultBackend(Protocol):
-    url: str
-
-    def get(self, ids: Sequence[str]) -> dict[str, BackendResult]: ...
-
-    def recent(self, limit: int, *, states: set[str] | None = None) -> list[BackendResult]: ...
-
-    def close(self) -> None: ...
 
 
 def result_backend(url: str, **kwargs: Any) -> ResultBackend:
@@ -237,154 +194,21 @@ def _json_object(obj: dict[str, Any]) -> Any:
     return obj
 
 
-# -- rendering values as bounded text -----------------------------------------
-
-
-class _Full(Exception):
-    pass
-
-
-class _Writer:
-    def __init__(self, limit: int) -> None:
-        self.parts: list[str] = []
-        self.room = limit
-
-    def write(self, text: str) -> None:
-        if len(text) > self.room:
-            self.parts.append(text[: self.room])
-            self.room = 0
-            raise _Full
-        self.parts.append(text)
-        self.room -= len(text)
-
-
-_MAX_DEPTH = 24
-_HIDDEN_MODULES = frozenset({"builtins", "exceptions", "__builtin__"})
-
-
-def _render(value: Any, limit: int = VALUE_LIMIT) -> str:
-    """A Python-repr-like rendering of decoded data, at most about ``limit`` chars.
-
-    Safe on huge, deeply nested and self-referencing values: it stops
-    writing once ``limit`` is reached.
-    """
-    writer = _Writer(limit + 1)
-    try:
-        _write(writer, value, 0)
-    except _Full:
-        pass
-    return clean("".join(writer.parts), limit, single_line=True)
-
-
-def _write(w: _Writer, value: Any, depth: int) -> None:
-    if depth > _MAX_DEPTH:
-        w.write("…")
-        return
-    if value is None or isinstance(value, bool | float):
-        w.write(repr(value))
-    elif isinstance(value, int):
-        w.write(_int_text(value))
-    elif isinstance(value, str):
-        w.write(repr(value[: w.room + 1]))
-    elif isinstance(value, bytes | bytearray):
-        w.write(repr(bytes(value[: w.room + 1])))
-    elif isinstance(value, list):
-        _write_items(w, "[", value, "]", depth)
-    elif isinstance(value, tuple):
-        _write_items(w, "(", value, ",)" if len(value) == 1 else ")", depth)
-    elif isinstance(value, dict):
-        w.write("{")
-        for i, (key, item) in enumerate(value.items()):
-            if i:
-                w.write(", ")
-            _write(w, key, depth + 1)
-            w.write(": ")
-            _write(w, item, depth + 1)
-        w.write("}")
-    elif isinstance(value, set | frozenset):
-        if not value:
-            w.write("set()" if isinstance(value, set) else "frozenset()")
-            return
-        head, tail = ("{", "}") if isinstance(value, set) else ("frozenset({", "})")
-        _write_items(w, head, value, tail, depth)
-    elif isinstance(value, datetime | date | dtime | Decimal | uuid.UUID):
-        w.write(repr(value))
-    elif isinstance(value, safe_pickle.Opaque):
-        _write_opaque(w, value, depth)
-    elif isinstance(value, type):
-        w.write(repr(value) if isinstance(value, type(safe_pickle.Opaque)) else "<class>")
-    else:
-        w.write(f"<{type(value).__name__}>")
-
-
-def _write_items(w: _Writer, head: str, items: Iterable[Any], tail: str, depth: int) -> None:
-    w.write(head)
-    for i, item in enumerate(items):
-        if i:
-            w.write(", ")
-        _write(w, item, depth + 1)
-    w.write(tail)
-
-
-def _write_opaque(w: _Writer, value: safe_pickle.Opaque, depth: int) -> None:
-    module, name = type(value).module, type(value).name
-    if module == "celery.utils.serialization" and name == "UnpickleableExceptionWrapper":
-        # (exc_module, exc_cls_name, exc_args, text)
-        args = value.args
-        if len(args) >= 3 and isinstance(args[1], str):
-            _write_call(w, args[0] if isinstance(args[0], str) else "", args[1], args[2], {}, depth)
-            return
-    if not value.args and not value.kwargs and value.state is None:
-        w.write(repr(value))
-        return
-    if not value.args and not value.kwargs:
-        _write_call(w, module, name, (), {"state": value.state}, depth)
-        return
-    _write_call(w, module, name, value.args, value.kwargs, depth)
-
-
-def _write_call(
-    w: _Writer, module: str, name: str, args: Any, kwargs: Mapping[Any, Any], depth: int
-) -> None:
-    w.write(name if module in _HIDDEN_MODULES or not module else f"{module}.{name}")
-    w.write("(")
-    first = True
-    for arg in args if isinstance(args, list | tuple) else (args,):
-        if not first:
-            w.write(", ")
-        _write(w, arg, depth + 1)
-        first = False
-    for key, item in kwargs.items():
-        if not first:
-            w.write(", ")
-        w.write(f"{key}=" if isinstance(key, str) else "?=")
-        _write(w, item, depth + 1)
-        first = False
-    w.write(")")
-
-
-def _int_text(value: int) -> str:
-    try:
-        return repr(value)
-    except ValueError:  # over sys.get_int_max_str_digits()
-        return f"<int of {value.bit_length()} bits>"
-
-
 def _exception_text(value: Any) -> str:
     """``ValueError('report 17 has no rows')`` from Celery's serialized exception."""
     if isinstance(value, Mapping) and isinstance(value.get("exc_type"), str):
         module = value.get("exc_module")
         message = value.get("exc_message", ())
         args = message if isinstance(message, list | tuple) else (message,)
-        writer = _Writer(EXCEPTION_LIMIT + 1)
+        writer = Writer(EXCEPTION_LIMIT + 1)
         try:
-            _write_call(
+            write_call(
                 writer, module if isinstance(module, str) else "", value["exc_type"], args, {}, 0
             )
-        except _Full:
+        except Full:
             pass
         return clean("".join(writer.parts), EXCEPTION_LIMIT, single_line=True)
-    return _render(value, EXCEPTION_LIMIT)
+    return render(value, EXCEPTION_LIMIT)
 
 
 def _plain(value: Any, budget: int = 100_000) -> bool:
@@ -414,7 +238,7 @@ def _one_line(value: Any, limit: int = FIELD_LIMIT) -> str:
         return ""
     if isinstance(value, str):
         return clean(value, limit, single_line=True)
-    return _render(value, limit)
+    return render(value, limit)
 
 
 def _optional_id(value: Any) -> str | None:
@@ -469,53 +293,57 @@ def _int_or_none(value: Any) -> int | None:
 
 def _build(
     task_id: str, meta: Mapping[str, Any], encoding: str, problem: str | None
-) -> BackendResult:
-    """A :class:`BackendResult` from a decoded Celery meta dict."""
+) -> StoredResult:
+    """A :class:`StoredResult` from a decoded Celery meta dict."""
     status = _status(meta.get("status"))
     value = meta.get("result")
-    result = BackendResult(
-        task_id=clean(task_id, ID_LIMIT, single_line=True),
-        status=status,
-        traceback=clean(meta.get("traceback"), TRACEBACK_LIMIT)
-        if isinstance(meta.get("traceback"), str)
-        else "",
-        date_done=_epoch(meta.get("date_done")),
-        name=_one_line(meta.get("name")),
-        worker=_one_line(meta.get("worker")),
-        retries=_int_or_none(meta.get("retries")),
-        queue=_one_line(meta.get("queue")),
-        children=_child_ids(meta.get("children")),
-        parent_id=_optional_id(meta.get("parent_id")),
-        root_id=_optional_id(meta.get("root_id")),
-        group_id=_optional_id(meta.get("group_id")),
-        encoding=encoding,
-        problem=problem,
-    )
+    exception = text = ""
     if status in EXCEPTION_STATES and value is not None:
-        result.exception = _exception_text(value)
-        result.result = result.exception
+        exception = text = _exception_text(value)
     elif "result" in meta:
-        result.result = _render(value)
+        text = render(value)
+    args_text = kwargs_text = ""
+    call = None
     args, kwargs = meta.get("args"), meta.get("kwargs")
     if "args" in meta or "kwargs" in meta:
         args_list = list(args) if isinstance(args, list | tuple) else None
         kwargs_dict = kwargs if isinstance(kwargs, dict) else ({} if kwargs is None else None)
         if args_list is not None:
-            result.args = _render(tuple(args_list))
+            args_text = render(tuple(args_list))
         elif args is not None:
-            result.args = _render(args)
+            args_text = render(args)
         if kwargs is not None:
-            result.kwargs = _render(kwargs)
+            kwargs_text = render(kwargs)
         if (
             args_list is not None
             and kwargs_dict is not None
             and all(isinstance(k, str) for k in kwargs_dict)
             and _plain([args_list, kwargs_dict])
         ):
-            result.exact_args = True
-            result.args_value = args_list
-            result.kwargs_value = kwargs_dict
-    return result
+            call = ExactCall(tuple(args_list), kwargs_dict)
+    return StoredResult(
+        task_id=clean(task_id, ID_LIMIT, single_line=True),
+        status=status,
+        result=text,
+        exception=exception,
+        traceback=clean(meta.get("traceback"), TRACEBACK_LIMIT)
+        if isinstance(meta.get("traceback"), str)
+        else "",
+        date_done=_epoch(meta.get("date_done")),
+        name=_one_line(meta.get("name")),
+        args=args_text,
+        kwargs=kwargs_text,
+        call=call,
+        worker=_one_line(meta.get("worker")),
+        retries=_int_or_none(meta.get("retries")),
+        queue=_one_line(meta.get("queue")),
+        children=tuple(_child_ids(meta.get("children"))),
+        parent_id=_optional_id(meta.get("parent_id")),
+        root_id=_optional_id(meta.get("root_id")),
+        group_id=_optional_id(meta.get("group_id")),
+        encoding=encoding,
+        problem=problem,
+    )
 
 
 def _undecodable_status(raw: bytes, decoded: _Decoded) -> str:
@@ -527,9 +355,9 @@ def _undecodable_status(raw: bytes, decoded: _Decoded) -> str:
     return UNKNOWN
 
 
-def _undecodable(task_id: str, raw: bytes, decoded: _Decoded) -> BackendResult:
+def _undecodable(task_id: str, raw: bytes, decoded: _Decoded) -> StoredResult:
     text = decoded.problem or "not decoded"
-    return BackendResult(
+    return StoredResult(
         task_id=clean(task_id, ID_LIMIT, single_line=True),
         status=_undecodable_status(raw, decoded),
         result=clean(f"<{text}>", VALUE_LIMIT, single_line=True),
@@ -538,11 +366,11 @@ def _undecodable(task_id: str, raw: bytes, decoded: _Decoded) -> BackendResult:
     )
 
 
-def _from_stored(task_id: str, raw: bytes, size: int | None) -> BackendResult:
+def _from_stored(task_id: str, raw: bytes, size: int | None) -> StoredResult:
     return _from_decoded(task_id, raw, _decode(raw, size))
 
 
-def _from_decoded(task_id: str, raw: bytes, decoded: _Decoded) -> BackendResult:
+def _from_decoded(task_id: str, raw: bytes, decoded: _Decoded) -> StoredResult:
     if decoded.ok and isinstance(decoded.value, dict):
         return _build(task_id, decoded.value, decoded.encoding, None)
     if decoded.ok:
@@ -656,13 +484,13 @@ class RedisResultBackend:
             f"cannot read result backend {mask_url(self.url)}: {describe(exc)}"
         )
 
-    def get(self, ids: Sequence[str]) -> dict[str, BackendResult]:
+    def get(self, ids: Sequence[str]) -> dict[str, StoredResult]:
         """The stored results of ``ids``; ids without a result are absent."""
         wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
         keys = [
             self._prefix + task_id.encode("utf-8", errors="surrogateescape") for task_id in wanted
         ]
-        found: dict[str, BackendResult] = {}
+        found: dict[str, StoredResult] = {}
         for task_id, (raw, size) in zip(wanted, self._read(keys), strict=True):
             if raw is not None:
                 found[task_id] = _from_stored(task_id, raw, size)
@@ -670,7 +498,7 @@ class RedisResultBackend:
 
     def recent(
         self, limit: int, *, states: set[str] | None = None, scan_budget: int = 50_000
-    ) -> list[BackendResult]:
+    ) -> list[StoredResult]:
         """The newest ``limit`` results (in ``states``, if given), newest first.
 
         "Newest" is decided by ``date_done``, which only the stored value
@@ -945,10 +773,10 @@ class DatabaseResultBackend:
         )
 
     # -- queries -------------------------------------------------------------
-    def get(self, ids: Sequence[str]) -> dict[str, BackendResult]:
+    def get(self, ids: Sequence[str]) -> dict[str, StoredResult]:
         """The stored rows of ``ids``; ids without a row are absent."""
         wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
-        found: dict[str, BackendResult] = {}
+        found: dict[str, StoredResult] = {}
         if not wanted:
             return found
 
@@ -962,7 +790,7 @@ class DatabaseResultBackend:
                 found[result.task_id] = result
         return found
 
-    def recent(self, limit: int, *, states: set[str] | None = None) -> list[BackendResult]:
+    def recent(self, limit: int, *, states: set[str] | None = None) -> list[StoredResult]:
         """The ``limit`` rows with the newest ``date_done`` (in ``states``), newest first."""
         if limit <= 0:
             return []
@@ -977,9 +805,9 @@ class DatabaseResultBackend:
 
         return self._run(query)
 
-    def _run(self, queries: Callable[[Any, Any], Iterator[Any]]) -> list[BackendResult]:
+    def _run(self, queries: Callable[[Any, Any], Iterator[Any]]) -> list[StoredResult]:
         sa = self._sa
-        results: list[BackendResult] = []
+        results: list[StoredResult] = []
         with self._lock:
             try:
                 with self._engine.connect() as conn:
@@ -1040,7 +868,7 @@ class DatabaseResultBackend:
                 columns.append(table.c[name])
         return table, sa.select(*columns)
 
-    def _from_row(self, row: Mapping[str, Any]) -> BackendResult:
+    def _from_row(self, row: Mapping[str, Any]) -> StoredResult:
         task_id = str(row["task_id"] or "")
         meta: dict[str, Any] = {
             "status": row["status"],
@@ -1069,10 +897,11 @@ class DatabaseResultBackend:
             else:
                 problems.append(f"{name}: {decoded.problem}")
         result = _build(task_id, meta, encoding, None)
-        if problems:
-            result.problem = clean("; ".join(problems), FIELD_LIMIT, single_line=True)
-            if "result" in row and row["result"] is not None and "result" not in meta:
-                result.result = clean(f"<{problems[0]}>", VALUE_LIMIT, single_line=True)
-                if result.status in EXCEPTION_STATES:
-                    result.exception = result.result
-        return result
+        if not problems:
+            return result
+        changes = {"problem": clean("; ".join(problems), FIELD_LIMIT, single_line=True)}
+        if "result" in row and row["result"] is not None and "result" not in meta:
+            changes["result"] = clean(f"<{problems[0]}>", VALUE_LIMIT, single_line=True)
+            if result.status in EXCEPTION_STATES:
+                changes["exception"] = changes["result"]
+        return dataclasses.replace(result, **changes)

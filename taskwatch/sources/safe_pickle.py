@@ -91,7 +91,9 @@ import re
 import types
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
+
+from taskwatch.reprs import Opaque, _OpaqueMeta
 
 __all__ = [
     "APSCHEDULER_JOB",
@@ -114,49 +116,6 @@ class Refused(pickle.UnpicklingError):
 
 
 # -- placeholders -------------------------------------------------------------
-
-
-class _OpaqueMeta(type):
-    """Metaclass of placeholder classes, so the class itself has a useful repr."""
-
-    def __repr__(cls) -> str:
-        return f"<opaque {cls.qualified_name}>"
-
-    @property
-    def qualified_name(cls) -> str:
-        return f"{cls.__dict__.get('module', '?')}.{cls.__dict__.get('name', '?')}"
-
-
-class Opaque(metaclass=_OpaqueMeta):
-    """Stands in for a global the allow-list refused; its module is never imported.
-
-    Each refused ``(module, name)`` gets its own subclass with ``module`` and
-    ``name`` set. An instance records how the pickle built it: ``args`` and
-    ``kwargs`` of the call, ``state`` of BUILD, ``items`` appended and
-    ``mapping`` set (for list- and dict-like classes). Placeholders cannot be
-    pickled again, so a decoded job can't be written back with holes in it.
-    """
-
-    module: ClassVar[str] = "?"
-    name: ClassVar[str] = "?"
-    __slots__ = ("args", "kwargs", "state", "items", "mapping")
-
-    def __init__(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> None:
-        self.args = args
-        self.kwargs: dict[str, Any] = dict(kwargs or {})
-        self.state: Any = None
-        self.items: list[Any] = []
-        self.mapping: dict[Any, Any] = {}
-
-    @property
-    def qualified_name(self) -> str:
-        return type(self).qualified_name
-
-    def __repr__(self) -> str:
-        return f"<opaque {self.qualified_name}>"
-
-    def __reduce_ex__(self, protocol: Any) -> NoReturn:
-        raise TypeError(f"{self!r} is a placeholder and cannot be pickled")
 
 
 def _placeholder(module: str, name: str) -> type[Opaque]:

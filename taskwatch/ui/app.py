@@ -203,7 +203,7 @@ class TaskwatchApp(App[int]):
         # two threads must not each build one.
         with self._monitor_lock:
             if self._monitor is None:
-                self._monitor = Monitor(self.settings, self._celery_app, state=self.state)
+                self._monitor = Monitor.from_settings(self.settings, self._celery_app, state=self.state)
             return self._monitor
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
@@ -329,7 +329,7 @@ class TaskwatchApp(App[int]):
             self.query_one(NamesTable).show(state, self.needle)
         elif self.view == "upcoming":
             if monitor is not None:
-                self.query_one(UpcomingTable).show(beat_entries(monitor.inspector.app.conf, time.time()),
+                self.query_one(UpcomingTable).show(beat_entries(monitor.sources.conf, time.time()),
                                                    self.needle)
 
     def _maybe_select(self, force: bool = False) -> None:

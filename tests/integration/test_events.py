@@ -31,7 +31,7 @@ def producer(broker_url: str, backend_url: str | None = None) -> Celery:
 
 def test_task_lifecycle_from_real_workers(demo_workers):
     settings = Settings(broker_url=demo_workers.broker_url, result_backend=demo_workers.result_backend)
-    with Monitor(settings, backfill=0) as monitor:
+    with Monitor.from_settings(settings, backfill=0) as monitor:
         wait(lambda: monitor.events_connected)
         app = producer(demo_workers.broker_url, demo_workers.result_backend)
         result = app.send_task("tasks.add", args=(20, 22))
@@ -58,7 +58,7 @@ def _publish(client: redis.Redis, channel: str, body: object) -> None:
 
 def test_hostile_event_stream_is_stored_as_data(fresh_redis):
     url = fresh_redis.url(0)
-    with Monitor(Settings(broker_url=url)) as monitor:
+    with Monitor.from_settings(Settings(broker_url=url)) as monitor:
         wait(lambda: monitor.events_connected)
         client = redis.Redis(port=fresh_redis.port)
         now = time.time()
@@ -89,7 +89,7 @@ def test_pubsub_connection_killed_is_a_gap_and_repaired(fresh_redis):
     worker = start_worker(broker, backend, f"gap-{uuid.uuid4().hex[:6]}@taskwatch-test", ["celery"], 1)
     try:
         wait_for_ping(broker, [worker.hostname], timeout=60)
-        with Monitor(Settings(broker_url=broker, result_backend=backend), backfill=0) as monitor:
+        with Monitor.from_settings(Settings(broker_url=broker, result_backend=backend), backfill=0) as monitor:
             monitor.receiver.reconnect_delay = 3.0  # a wide window, so events are surely missed
             wait(lambda: monitor.events_connected)
             app = producer(broker, backend)
@@ -126,7 +126,7 @@ def test_events_over_rabbitmq(rabbitmq_url, redis_server):
     worker = start_worker(rabbitmq_url, redis_server.url(4), f"{queue}@taskwatch-test", [queue], 1)
     try:
         wait_for_ping(rabbitmq_url, [worker.hostname], timeout=60)
-        with Monitor(Settings(broker_url=rabbitmq_url), backfill=0) as monitor:
+        with Monitor.from_settings(Settings(broker_url=rabbitmq_url), backfill=0) as monitor:
             wait(lambda: monitor.events_connected)
             app = producer(rabbitmq_url, redis_server.url(4))
             result = app.send_task("tasks.add", args=(2, 3), queue=queue)
@@ -147,7 +147,7 @@ def test_events_over_rabbitmq(rabbitmq_url, redis_server):
 def test_holding_events_delays_them_and_loses_none(fresh_redis):
     """While the screen answers a key the receiver applies nothing; afterwards, everything."""
     url = fresh_redis.url(0)
-    with Monitor(Settings(broker_url=url)) as monitor:
+    with Monitor.from_settings(Settings(broker_url=url)) as monitor:
         wait(lambda: monitor.events_connected)
         client = redis.Redis(port=fresh_redis.port)
         now = time.time()
@@ -179,7 +179,7 @@ def test_holding_events_delays_them_and_loses_none(fresh_redis):
 def test_backlog_at_redis_is_measured_and_drains(fresh_redis):
     """A receiver held back leaves events in Redis's output buffer; the monitor sees how much."""
     url = fresh_redis.url(0)
-    with Monitor(Settings(broker_url=url)) as monitor:
+    with Monitor.from_settings(Settings(broker_url=url)) as monitor:
         wait(lambda: monitor.events_connected)
         monitor.measure_backlog()
         assert monitor.state.counters.backlog == 0
@@ -256,7 +256,7 @@ def test_a_silently_dead_event_connection_is_a_gap(fresh_redis):
 
     threading.Thread(target=accept, daemon=True).start()
     try:
-        with Monitor(Settings(broker_url=f"redis://127.0.0.1:{port}/0")) as monitor:
+        with Monitor.from_settings(Settings(broker_url=f"redis://127.0.0.1:{port}/0")) as monitor:
             monitor.receiver.IDLE_PING = 1.0
             monitor.receiver.PING_WAIT = 1.0
             wait(lambda: monitor.events_connected)
@@ -284,7 +284,7 @@ def test_events_over_a_unix_socket(tmp_path):
         client = redis.Redis(unix_socket_path=str(path))
         wait(lambda: client.ping(), timeout=10)
         for scheme in ("redis+socket", "socket"):
-            with Monitor(Settings(broker_url=f"{scheme}://{path}")) as monitor:
+            with Monitor.from_settings(Settings(broker_url=f"{scheme}://{path}")) as monitor:
                 assert monitor.events_error is None
                 wait(lambda: monitor.events_connected, timeout=10)
                 _publish(client, "/0.celeryev/task.multi", [
@@ -297,7 +297,7 @@ def test_events_over_a_unix_socket(tmp_path):
 
 
 def test_a_transport_without_events_says_so():
-    monitor = Monitor(Settings(broker_url="sqs://"), backfill=0)
+    monitor = Monitor.from_settings(Settings(broker_url="sqs://"), backfill=0)
     assert monitor.receiver is None and "sqs" in monitor.events_error
 
 
@@ -309,7 +309,7 @@ def test_events_fail_over_to_the_next_host(fresh_redis):
         sock.bind(("127.0.0.1", 0))
         dead = sock.getsockname()[1]
     url = f"redis://127.0.0.1:{dead}/0;{fresh_redis.url(0)}"
-    with Monitor(Settings(broker_url=url)) as monitor:
+    with Monitor.from_settings(Settings(broker_url=url)) as monitor:
         wait(lambda: monitor.events_connected, timeout=15)
         client = redis.Redis(port=fresh_redis.port)
         _publish(client, "/0.celeryev/task.multi", [
@@ -323,9 +323,9 @@ def test_amqp_event_queue_follows_the_apps_settings():
     """event_queue_ttl/expires from the -A app, as Celery's own receivers use them."""
     app = Celery("proj", set_as_current=False)
     app.conf.event_queue_ttl, app.conf.event_queue_expires = 30, 120
-    monitor = Monitor(Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"), app, backfill=0)
+    monitor = Monitor.from_settings(Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"), app, backfill=0)
     assert (monitor.receiver.queue_ttl, monitor.receiver.queue_expires) == (30.0, 120.0)
-    plain = Monitor(Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"), backfill=0)
+    plain = Monitor.from_settings(Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"), backfill=0)
     assert (plain.receiver.queue_ttl, plain.receiver.queue_expires) == (5.0, 60.0)  # Celery's defaults
 
 
@@ -335,7 +335,7 @@ def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
 
     app = Celery("proj", set_as_current=False)
     app.conf.event_queue_ttl = 1.0
-    with Monitor(Settings(broker_url=rabbitmq_url), app, backfill=0) as monitor, \
+    with Monitor.from_settings(Settings(broker_url=rabbitmq_url), app, backfill=0) as monitor, \
             Connection(rabbitmq_url, connect_timeout=5) as conn:
         wait(lambda: monitor.events_connected)
         producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
@@ -364,7 +364,7 @@ def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
 
 
 def test_a_reconnect_forgets_the_lag_measured_before_it(fresh_redis):
-    with Monitor(Settings(broker_url=fresh_redis.url(0))) as monitor:
+    with Monitor.from_settings(Settings(broker_url=fresh_redis.url(0))) as monitor:
         wait(lambda: monitor.events_connected)
         monitor.state.counters.lag = 9.0  # as left by a burst cut off mid-way
         fresh_redis.kill()

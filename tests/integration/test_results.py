@@ -19,10 +19,10 @@ from celery import Celery
 
 from taskwatch.demo.redis_server import RedisServer, free_port
 from taskwatch.sources.results import (
-    BackendResult,
     DatabaseResultBackend,
     RedisResultBackend,
     ResultBackendError,
+    StoredResult,
     UnsupportedBackend,
     result_backend,
 )
@@ -71,7 +71,7 @@ def _send_demo_tasks(broker_url: str, queue: str | None = None) -> Sent:
 
 def _wait_ready(
     backend: RedisResultBackend | DatabaseResultBackend, ids: list[str], timeout: float = 20
-) -> dict[str, BackendResult]:
+) -> dict[str, StoredResult]:
     deadline = time.monotonic() + timeout
     while True:
         found = backend.get(ids)
@@ -114,8 +114,8 @@ def test_recent_finds_the_failure_with_its_exception_and_exact_arguments(redis_r
     assert report.exact_args
     assert report.args == "(17,)"
     assert report.kwargs == "{'fmt': 'pdf'}"
-    assert report.args_value == [17]
-    assert report.kwargs_value == {"fmt": "pdf"}
+    assert report.call.args == (17,)
+    assert report.call.kwargs == {"fmt": "pdf"}
     assert report.retries == 0
     assert report.date_done is not None and abs(time.time() - report.date_done) < 120
     assert report.encoding == "json" and report.problem is None
@@ -160,7 +160,7 @@ def test_hostile_text_comes_back_literal_without_control_characters(redis_result
     assert "[bold]hi[bold]red[/bold]" in result.result  # markup stays literal text
     assert _no_control(result.result) and _no_control(result.args)
     assert "\n" not in result.result
-    assert result.exact_args and result.args_value == ["[bold]hi", HOSTILE]  # exact, for a retry
+    assert result.exact_args and result.call.args == ("[bold]hi", HOSTILE)  # exact, for a retry
 
     failure = found[sent.hostile_failure]
     assert failure.status == "FAILURE"
@@ -366,13 +366,13 @@ def test_database_backend_reads_success_and_failure_rows(pg_results: PgBackend) 
             "{}",
         )
         assert ok.worker == f"pg@{TEST_HOST}" and ok.queue == "pg"
-        assert ok.exact_args and ok.args_value == [2, 3]
+        assert ok.exact_args and ok.call.args == (2, 3)
 
         report = found[sent.report]
         assert report.status == "FAILURE"
         assert report.exception == "ValueError('report 17 has no rows')"
         assert report.traceback.rstrip().endswith("ValueError: report 17 has no rows")
-        assert report.args == "(17,)" and report.kwargs_value == {"fmt": "pdf"}
+        assert report.args == "(17,)" and report.call.kwargs == {"fmt": "pdf"}
         assert report.date_done is not None and abs(time.time() - report.date_done) < 120
 
         recent = backend.recent(50)

@@ -61,7 +61,7 @@ def test_snapshot_reports_backlog_priorities_unacked_and_old_failure(demo_worker
     assert "Traceback" in old["traceback"]
     assert old["args"] == "(17,)" and old["exact_args"] is True and old["recovered"] is False
     held = tasks[eta.id]
-    assert held["state"] == "RECEIVED" and held["eta"] and held["args"] == "[1, 2]"
+    assert held["state"] == "RECEIVED" and held["eta"] and held["args"] == "(1, 2)"
 
     stats = doc["stats"]
     assert stats["gaps"] == [] and stats["tasks_seen"] >= 2 and stats["peak_rss_bytes"] > 10**6

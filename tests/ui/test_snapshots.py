@@ -37,7 +37,7 @@ def recorded_app() -> TaskwatchApp:
     events = [json.loads(line) for line in EVENTS.read_text().splitlines()]
     end = max(e["timestamp"] for e in events) + 1.0
     settings = Settings(broker_url="redis://:secret@recorded.invalid:6379/0", profile="recorded")
-    monitor = Monitor(settings, events=False, backfill=0)
+    monitor = Monitor.from_settings(settings, events=False, backfill=0)
     monitor.state.apply_events(events, received_at=end)
     app = TaskwatchApp(settings, monitor=monitor, poll=False)
     app._asked = True  # as after a first round

@@ -5,7 +5,9 @@ import json
 
 from taskwatch.engine.sketch import QuantileSketch
 from taskwatch.engine.state import ClusterState, WorkerInfo
+from taskwatch.records import TaskPoll
 from taskwatch.sources.events import decode_body, decode_envelope, redis_event_channel
+from taskwatch.sources.inspect import held_tasks
 
 T0 = 1_795_000_000.0
 
@@ -108,23 +110,25 @@ def test_worker_seen_only_by_ping():
 def test_inspect_replies_give_exact_arguments():
     s = ClusterState()
     s.apply_events([ev("task-received", name="n", args="('a very long string that was cut…',)")])
-    s.apply_inspect_tasks("active", {"w1@h": [{
+    s.apply_task_poll(TaskPoll(T0 + 2, tasks=tuple(held_tasks("active", "w1@h", [{
         "id": "t1", "name": "n", "args": ["a very long string that was not cut", {"nested": [1, 2]}],
         "kwargs": {"b": b"x".hex()}, "time_start": T0 + 1, "delivery_info": {"routing_key": "emails"},
-    }]}, now=T0 + 2)
+    }]))))
     t = s.tasks["t1"]
-    assert t.exact_args and t.args == '["a very long string that was not cut", {"nested": [1, 2]}]'
+    assert t.exact_args and t.args == "('a very long string that was not cut', {'nested': [1, 2]})"
+    assert t.call.args == ("a very long string that was not cut", {"nested": [1, 2]})
+    assert t.call.kwargs == {"b": "78"}
     assert (t.state, t.queue, t.started) == ("STARTED", "emails", T0 + 1)
     # A later repr from an event does not overwrite exact values.
     s.apply_events([ev("task-received", name="n", args="('cut…',)")])
-    assert t.args.startswith('["a very long')
+    assert t.args.startswith("('a very long")
 
 
 def test_scheduled_replies_and_recovered_flag():
     s = ClusterState()
-    new = s.apply_inspect_tasks("scheduled", {"w@h": [{"eta": "2026-11-27T15:00:00+00:00", "priority": 6,
-                                                        "request": {"id": "e1", "name": "n", "args": [1], "kwargs": {}}}]},
-                                now=T0, recovered=True)
+    new = s.apply_task_poll(TaskPoll(T0, tasks=tuple(held_tasks("scheduled", "w@h", [
+        {"eta": "2026-11-27T15:00:00+00:00", "priority": 6,
+         "request": {"id": "e1", "name": "n", "args": [1], "kwargs": {}}}]))), recovered=True)
     assert new == 1
     t = s.tasks["e1"]
     assert (t.state, t.eta, t.recovered) == ("RECEIVED", "2026-11-27T15:00:00+00:00", True)
@@ -243,7 +247,7 @@ def test_states_read_from_a_result_backend_count_like_event_states():
         raw = _json.dumps({"status": status, "result": 1, "traceback": "tb" if status == "FAILURE" else None,
                            "children": [], "date_done": "2026-11-27T00:00:00", "task_id": tid,
                            "name": "proj.add"}).encode()
-        s.apply_backend_result(_from_stored(tid, raw, None), recovered=False)
+        s.apply_stored_result(_from_stored(tid, raw, None), recovered=False)
     assert (s.names["proj.add"].succeeded, s.names["proj.add"].failed) == (1, 1)
     assert select_tasks(s, "failed") == ["t2"] and tab_counts(s)["succeeded"] == 1
 

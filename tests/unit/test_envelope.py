@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import bz2
+import dataclasses
 import json
 import lzma
 import pickle
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from taskwatch.records import ExactCall
 from taskwatch.sources.envelope import (
     ARGS_LIMIT,
     MAX_BODY_BYTES,
@@ -83,7 +85,7 @@ def encode(doc: Any) -> bytes:
 
 
 def assert_display_safe(message: PeekedMessage) -> None:
-    for name, value in vars(message).items():
+    for name, value in ((f.name, getattr(message, f.name)) for f in dataclasses.fields(message)):
         if isinstance(value, str):
             assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value), (name, value)
             assert not any(0xD800 <= ord(c) <= 0xDFFF for c in value), (name, value)
@@ -97,9 +99,9 @@ def test_protocol_2_json_gives_exact_args_and_every_header():
     assert message == PeekedMessage(
         id=TASK_ID,
         task="tasks.add",
-        args='[1, "é", 1180591620717411303424, 1.5, null]',
-        kwargs='{"k": [true]}',
-        exact_args=True,
+        args="(1, 'é', 1180591620717411303424, 1.5, None)",
+        kwargs="{'k': [True]}",
+        call=ExactCall((1, "é", 2**70, 1.5, None), {"k": [True]}),
         eta="2026-11-27T14:24:35.807476+00:00",
         expires=None,
         priority=3,
@@ -122,7 +124,7 @@ def test_protocol_2_json_gives_exact_args_and_every_header():
 
 def test_str_input_and_queue_name():
     message = decode_message(encode(envelope()).decode(), queue="emails")
-    assert (message.queue, message.args, message.error) == ("emails", '[1, "a"]', None)
+    assert (message.queue, message.args, message.error) == ("emails", "(1, 'a')", None)
 
 
 def test_protocol_1_body_carries_the_task():
@@ -145,7 +147,7 @@ def test_protocol_1_body_carries_the_task():
     doc["headers"] = {}
     message = decode_message(encode(doc))
     assert (message.protocol, message.task, message.id) == (1, "tasks.old", "v1-id")
-    assert (message.args, message.kwargs, message.exact_args) == ("[4]", '{"x": 1}', True)
+    assert (message.args, message.kwargs, message.exact_args) == ("(4,)", "{'x': 1}", True)
     assert (message.retries, message.expires, message.error) == (1, "2030-01-01T00:00:00", None)
 
 
@@ -167,7 +169,7 @@ def test_redelivered_flag_from_kombus_restore():
 def test_compressed_bodies_are_decoded(name, compress):
     raw = compress(json.dumps([[7], {}, {}]).encode())
     message = decode_message(encode(envelope(raw_body=raw, headers={"compression": name})))
-    assert (message.args, message.exact_args, message.compression) == ("[7]", True, name)
+    assert (message.args, message.exact_args, message.compression) == ("(7,)", True, name)
     assert message.body_size == len(raw) and message.error is None
 
 
@@ -298,7 +300,7 @@ def test_unencoded_body_is_read_as_text():
     doc["body"] = json.dumps([[1], {}, {}])
     doc["properties"]["body_encoding"] = None
     message = decode_message(encode(doc))
-    assert (message.args, message.exact_args, message.error) == ("[1]", True, None)
+    assert (message.args, message.exact_args, message.error) == ("(1,)", True, None)
 
 
 def test_headers_and_properties_of_the_wrong_type_are_ignored():
@@ -362,13 +364,13 @@ def test_control_sequences_are_stripped_and_markup_stays_literal():
     assert message.argsrepr == "[bold red]X[/]  next line"
     assert message.task == "click"
     assert message.origin == "hostname"
-    # Exact values: json.dumps writes control characters as escapes, which is plain text.
+    # Exact values: a repr writes control characters as escapes, which is plain text.
     assert (
         message.args
-        == '["[bold red]X[/] \\u001b]0;title\\u0007\\u001b[2J\\r\\nnext\\tline\\u0000"]'
+        == "('[bold red]X[/] \\x1b]0;title\\x07\\x1b[2J\\x9b31m\\r\\nnext\\tline\\x00',)"
     )
 
-    assert message.kwargs == '{"k": "\\u001b[31m"}'
+    assert message.kwargs == "{'k': '\\x1b[31m'}"
     assert_display_safe(message)
 
 
@@ -380,7 +382,7 @@ def test_invalid_utf8_and_lone_surrogates_become_replacement_characters():
     assert message.kwargsrepr == "\ufffd"
     body = b'[["\\ud800 lone", "\xc3\x28"], {}, {}]'
     message = decode_message(encode(envelope(raw_body=body)))
-    assert message.args == '["\ufffd lone", "\ufffd("]'
+    assert message.args == "('\\ud800 lone', '\ufffd(')"
     assert_display_safe(message)
 
 

@@ -1,0 +1,111 @@
+"""Every source of one cluster, built from :class:`~taskwatch.config.Settings`.
+
+The one place that knows which class talks to which URL. The monitor is
+handed a :class:`Sources` and depends only on the Protocols in
+:mod:`taskwatch.sources.protocols`; queue probe and result backend are built
+on first use (their imports and connections stay off the start-up path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from taskwatch.config import Settings
+from taskwatch.sources.protocols import (
+    EventSink,
+    EventSource,
+    QueueProbe,
+    ResultBackend,
+    WorkerSource,
+)
+from taskwatch.text import clean, mask_secrets
+
+
+@dataclass
+class Sources:
+    broker_url: str
+    #: inspect and ping over the broker
+    workers: WorkerSource
+    #: the app's configuration (``-A``'s, or Celery's defaults): beat schedule, queues
+    conf: Any
+    #: builds the event receiver for a sink; None when there are no events
+    events: Callable[[EventSink], EventSource] | None = None
+    #: why there are no events, when it is known for good (a transport
+    #: taskwatch cannot listen on); asking workers still works
+    events_error: str | None = None
+    #: builds the queue probe, on first use
+    queues: Callable[[], QueueProbe] | None = None
+    #: builds the result backend, on first use; None without one
+    results: Callable[[], ResultBackend] | None = None
+    #: queue names the app's configuration mentions
+    app_queues: tuple[str, ...] = ()
+
+
+def build_sources(settings: Settings, user_app: Any = None, *, events: bool = True) -> Sources:
+    """The real sources for ``settings`` (``user_app``: the ``-A`` app, for its settings)."""
+    from taskwatch.sources.inspect import Inspector
+
+    assert settings.broker_url
+    url = settings.broker_url
+    inspector = Inspector(url, app=user_app, timeout=settings.inspect_timeout)
+    conf = inspector.app.conf
+    transport_options = dict(conf.get("broker_transport_options") or {})
+    sources = Sources(broker_url=url, workers=inspector, conf=conf, app_queues=tuple(app_queues(conf)))
+
+    if events:
+        from taskwatch.sources.events import check_event_transport, event_receiver
+
+        try:
+            check_event_transport(url)
+        except ValueError as exc:
+            sources.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
+        else:
+            sources.events = lambda sink: event_receiver(
+                url, sink, transport_options=transport_options,
+                exchange=conf.get("event_exchange") or "celeryev",
+                queue_ttl=_seconds(conf.get("event_queue_ttl")),
+                queue_expires=_seconds(conf.get("event_queue_expires")),
+            )
+
+    def queues() -> QueueProbe:
+        from taskwatch.sources.queues import queue_probe
+
+        return queue_probe(url, transport_options=transport_options, rabbitmq_api=settings.rabbitmq_api)
+
+    sources.queues = queues
+    if settings.result_backend:
+        backend_url = settings.result_backend
+
+        def results() -> ResultBackend:
+            from taskwatch.sources.results import result_backend
+
+            return result_backend(backend_url)
+
+        sources.results = results
+    return sources
+
+
+def app_queues(conf: Any) -> Iterable[str]:
+    """Queue names the app's configuration mentions."""
+    default = conf.get("task_default_queue") or "celery"
+    yield default
+    queues = conf.get("task_queues") or ()
+    for queue in queues if isinstance(queues, list | tuple | set) else ():
+        name = getattr(queue, "name", None) or (queue if isinstance(queue, str) else None)
+        if name:
+            yield name
+    routes = conf.get("task_routes") or {}
+    if isinstance(routes, dict):
+        routes = [routes]
+    for route in routes if isinstance(routes, list | tuple) else ():
+        if isinstance(route, dict):
+            for target in route.values():
+                if isinstance(target, dict) and isinstance(target.get("queue"), str):
+                    yield target["queue"]
+
+
+def _seconds(value: Any) -> float | None:
+    """A positive number of seconds from an app setting, or None (use the default)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None

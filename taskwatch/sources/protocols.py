@@ -1,0 +1,83 @@
+"""What the monitor needs of its sources, as Protocols.
+
+Each source kind has real implementations next to this module (the
+inspector, the Redis and AMQP event receivers, the queue probes, the result
+backends); the monitor depends only on these shapes, so a test can drive it
+with plain objects and no broker (``tests/unit/test_monitor.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from taskwatch.records import PeekedMessage, QueueDepth, StoredResult, TaskPoll, WorkerReport
+
+
+class EventSink(Protocol):
+    """Where a receiver delivers events; the monitor is one."""
+
+    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
+        """``drained``: nothing more was waiting to be read after this batch."""
+    def on_undecodable(self, count: int) -> None: ...
+    def on_disconnect(self, at: float, reason: str) -> None: ...
+    def on_connect(self, at: float) -> None: ...
+
+
+class ReceiverState(Protocol):
+    connected: bool
+    error: str | None
+    since: float | None
+
+
+class EventSource(Protocol):
+    """A long-lived thread that reads the broker's event stream into a sink."""
+
+    status: ReceiverState
+    #: seconds after which the broker drops unread events (RabbitMQ), or None
+    queue_ttl: float | None
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 2.0) -> None: ...
+    def is_alive(self) -> bool: ...
+    def backlog(self) -> Any: ...
+
+
+class WorkerSource(Protocol):
+    """Asking the workers over the broker (inspect)."""
+
+    def poll_workers(self, expect: Sequence[str] = (), *, details: bool = True,
+                     on_pong: Callable[[str, float], None] | None = None) -> WorkerReport: ...
+    def poll_tasks(self, hosts: Sequence[str]) -> TaskPoll: ...
+    def quick_round(self, hosts: Sequence[str]) -> tuple[WorkerReport, TaskPoll]: ...
+    def close(self) -> None: ...
+
+
+class QueueProbe(Protocol):
+    """Queue depths from the broker; see :mod:`taskwatch.sources.queues`."""
+
+    source: str
+    #: ``discover()`` can list the broker's queues.
+    can_discover: bool
+    #: ``peek()`` can show waiting messages without disturbing them.
+    can_peek: bool
+
+    def discover(self) -> set[str]: ...
+
+    def depths(self, names: Iterable[str]) -> list[QueueDepth]: ...
+
+    def peek(self, queue: str, n: int = 10) -> list[PeekedMessage]: ...
+
+    def close(self) -> None: ...
+
+
+class ResultBackend(Protocol):
+    """A Celery result backend, read-only; see :mod:`taskwatch.sources.results`."""
+
+    url: str
+
+    def get(self, ids: Sequence[str]) -> dict[str, StoredResult]: ...
+
+    def recent(self, limit: int, *, states: set[str] | None = None) -> list[StoredResult]: ...
+
+    def close(self) -> None: ...
