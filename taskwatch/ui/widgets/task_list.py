@@ -19,46 +19,7 @@ from textual.strip import Strip
 
 from taskwatch.engine.query import elapsed, parse_eta, shown_args
 from taskwatch.engine.state import ClusterState, Task
-
-STATE_STYLES = {
-    "SUCCESS": "green", "FAILURE": "bold red", "RETRY": "yellow", "REVOKED": "magenta",
-    "REJECTED": "magenta", "STARTED": "bold cyan", "RECEIVED": "", "SENT": "dim", "PENDING": "dim",
-}
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
-def clock_time(ts: float | None) -> str:
-    """Local wall-clock time: unlike an age it does not change every second,
-    so an idle list costs nothing to keep on screen."""
-    if ts is None:
-        return "-"
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):  # the engine keeps sane times; be sure anyway
-        return "?"
-
-
-def runtime_cell(seconds: float | None, running: bool) -> str:
-    """Whole seconds while running (one repaint a second), precise when done."""
-    if seconds is None:
-        return "-"
-    if running:
-        return f"{int(seconds)}s" if seconds < 3600 else duration(seconds)
-    return duration(seconds)
-
-
-FLAT = str.maketrans("\n\t\r", "   ")
+from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, runtime_cell
 
 # (key, title, width or 0 for flexible, minimum terminal width to show it)
 COLUMNS = (
