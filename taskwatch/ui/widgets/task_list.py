@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from taskwatch.engine.query import elapsed, parse_eta, shown_args
-from taskwatch.engine.state import ClusterState, Task
+from taskwatch.engine.state import FAILURE, STARTED, SUCCESS, ClusterState, Task
 from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, runtime_cell
 
 # (key, title, width or 0 for flexible, minimum terminal width to show it)
@@ -75,7 +75,7 @@ class TaskList(ScrollView, can_focus=False):
         task = self.state.tasks.get(self.ids[index])
         if task is None:
             return (index,)
-        running = task.state == "STARTED"
+        running = task.state == STARTED
         tick = int(now - task.started) if running and task.started else 0
         return (task.uuid, task.state, task.state_ts, task.retries, tick, task.exception is None,
                 index == self.cursor)
@@ -168,14 +168,14 @@ class TaskList(ScrollView, can_focus=False):
             "name": Text(task.name or "?"),
             "worker": Text(task.worker or "-", style="dim"),
             "when": Text(clock_time(task.received or task.sent or task.state_ts or None), style="dim"),
-            "time": Text(runtime_cell(elapsed(task, now), task.state == "STARTED")),
+            "time": Text(runtime_cell(elapsed(task, now), task.state == STARTED)),
             "retries": Text(str(task.retries) if task.retries else ""),
             # One line per row: a newline or tab in a value would be written raw.
-            "args": Text((task.exception if task.state == "FAILURE" and task.exception
+            "args": Text((task.exception if task.state == FAILURE and task.exception
                           else shown_args(task.args, task.exact_args))
-                         .translate(FLAT), style="red" if task.state == "FAILURE" else "dim"),
+                         .translate(FLAT), style="red" if task.state == FAILURE else "dim"),
         }
-        if task.eta and task.state not in ("SUCCESS", "FAILURE", "STARTED"):
+        if task.eta and task.state not in (SUCCESS, FAILURE, STARTED):
             # Waiting for its ETA (a countdown or a retry): when it is due, marked with @.
             due = parse_eta(task.eta)
             cells["when"] = Text("@" + (clock_time(due) if due is not None else task.eta), style="yellow")
