@@ -24,6 +24,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -40,6 +41,7 @@ from taskwatch.ui.messages import Polled, Pong, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.screens.queue_peek import QueuePeek
 from taskwatch.ui.screens.task_detail import TaskDetail
+from taskwatch.ui.screens.views import ViewsScreen
 from taskwatch.ui.views.names import NamesTable
 from taskwatch.ui.views.queues import QueuesTable
 from taskwatch.ui.views.upcoming import UpcomingTable
@@ -160,6 +162,13 @@ class TaskwatchApp(App[int]):
         self._collector = QuietCollector()
 
     # -- layout -------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return ViewsScreen(id="_default")
+
+    def _on_main_screen(self) -> bool:
+        """The views show: no detail, peek, help or command palette covers them."""
+        return isinstance(self.screen, ViewsScreen)
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.settings.broker_url or "", self.settings.profile, self.settings.read_only,
                         id="status")
@@ -260,7 +269,7 @@ class TaskwatchApp(App[int]):
 
     @on(Pong)
     def _pong(self) -> None:
-        if self.view == "workers" and len(self.screen_stack) == 1:
+        if self.view == "workers" and self._on_main_screen():
             self.query_one(WorkersTable).show(self.state, self.needle)
             self.query_one("#empty", Static).display = False
 
@@ -299,7 +308,7 @@ class TaskwatchApp(App[int]):
     # -- drawing ------------------------------------------------------------
     def _redraw(self, force: bool = False, select: bool = True) -> None:
         """Draw the visible view from the engine's state, a few times a second."""
-        if len(self.screen_stack) > 1:
+        if not self._on_main_screen():
             return  # a detail or modal covers the views; polling goes on, drawing waits
         state = self.state
         monitor = self._monitor
@@ -439,12 +448,12 @@ class TaskwatchApp(App[int]):
     # when the first one's screen goes up. Open from the views only.
     @on(QueuesTable.PeekRequested)
     def _peek(self, message: QueuesTable.PeekRequested) -> None:
-        if self._monitor is not None and len(self.screen_stack) == 1:
+        if self._monitor is not None and self._on_main_screen():
             self.push_screen(QueuePeek(self._monitor, message.queue))
 
     @on(TaskList.Opened)
     def _open_task(self, message: TaskList.Opened) -> None:
-        if len(self.screen_stack) == 1:
+        if self._on_main_screen():
             self.push_screen(TaskDetail(self.state, message.task_id))
 
     # -- filter -------------------------------------------------------------
@@ -484,7 +493,7 @@ class TaskwatchApp(App[int]):
 
     # -- keys that apply or not ---------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if len(self.screen_stack) > 1 and action in VIEW_ACTIONS:
+        if action in VIEW_ACTIONS and not self._on_main_screen():
             return False  # a detail or modal screen is on top: these are about the views
         if action in RESERVED_ACTIONS:
             return None  # shown, greyed: wired by a later version
