@@ -23,14 +23,13 @@ from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static
 from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
 from taskwatch.config import Settings
-from taskwatch.engine.query import NAME_FILTER, TAB_LABELS, TABS, select_tasks, tab_counts
-from taskwatch.engine.schedules import beat_entries
+from taskwatch.engine.query import TAB_LABELS, TABS, select_tasks, tab_counts
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
 from taskwatch.text import clean, mask_secrets
@@ -40,9 +39,9 @@ from taskwatch.ui.messages import Polled, Pong, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.screens.queue_peek import QueuePeek
 from taskwatch.ui.screens.task_detail import TaskDetail
-from taskwatch.ui.views.names import NamesTable
+from taskwatch.ui.screens.views import ViewsScreen
 from taskwatch.ui.views.queues import QueuesTable
-from taskwatch.ui.views.upcoming import UpcomingTable
+from taskwatch.ui.views.registry import RESERVED_ACTIONS, VIEW_ACTIONS, VIEW_NAMED, VIEWS, View
 from taskwatch.ui.widgets.footer import QuietFooter
 from taskwatch.ui.widgets.status_bar import StatusBar
 from taskwatch.ui.widgets.tab_bar import TabBar
@@ -52,13 +51,6 @@ from taskwatch.ui.widgets.workers_table import WorkersTable
 if TYPE_CHECKING:
     from celery import Celery
 
-VIEWS = ("workers", "queues", "tasks", "names", "upcoming")
-VIEW_LABELS = {"workers": "Workers", "queues": "Queues", "tasks": "Tasks", "names": "Task names",
-               "upcoming": "Upcoming"}
-# Keys reserved for actions a later version wires (shown greyed until then).
-RESERVED_ACTIONS = {"revoke", "terminate", "retry", "trigger", "pause"}
-VIEW_ACTIONS = {"view", "task_tab", "filter", "clear_filter", "refresh", "nav", "open"} | RESERVED_ACTIONS
-
 
 class TaskwatchCommands(Provider):
     """``:`` — the command palette: views, filter, refresh."""
@@ -67,7 +59,7 @@ class TaskwatchCommands(Provider):
         app = self.app
         assert isinstance(app, TaskwatchApp)
         matcher = self.matcher(query)
-        commands = [(f"Go to {VIEW_LABELS[v]}", lambda v=v: app.action_view(v), f"view {v}") for v in VIEWS]
+        commands = [(f"Go to {v.label}", lambda v=v: app.action_view(v.name), f"view {v.name}") for v in VIEWS]
         commands += [(f"Tasks: {TAB_LABELS[t]}", lambda t=t: app.show_task_tab(t), f"tasks tab {t}") for t in TABS]
         commands += [
             ("Filter…", app.action_filter, "substring filter on the current view"),
@@ -93,11 +85,7 @@ class TaskwatchApp(App[int]):
     # moves no focus (restyling on focus changes was most of a keypress's
     # cost under load), and the footer stays the same everywhere.
     BINDINGS = [
-        Binding("1", "view('workers')", "Workers", show=False, id="view.workers"),
-        Binding("2", "view('queues')", "Queues", show=False, id="view.queues"),
-        Binding("3", "view('tasks')", "Tasks", show=False, id="view.tasks"),
-        Binding("4", "view('names')", "Names", show=False, id="view.names"),
-        Binding("5", "view('upcoming')", "Upcoming", show=False, id="view.upcoming"),
+        *(view.binding() for view in VIEWS),  # the number keys: 1 workers … 5 upcoming
         Binding("j,down", "nav('down')", "Down", show=False, id="nav.down"),
         Binding("k,up", "nav('up')", "Up", show=False, id="nav.up"),
         Binding("pagedown", "nav('page_down')", "Page down", show=False, id="nav.page-down"),
@@ -148,7 +136,7 @@ class TaskwatchApp(App[int]):
         self._next_poll = None
         self._broker_error: str | None = None
         self._drawn_version = -1
-        self.view = "workers"
+        self.view = VIEWS[0].name
         self.task_tab = "all"
         self.needle = ""
         self._selected_version = -1
@@ -160,21 +148,20 @@ class TaskwatchApp(App[int]):
         self._collector = QuietCollector()
 
     # -- layout -------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return ViewsScreen(id="_default")
+
+    def _on_main_screen(self) -> bool:
+        """The views show: no detail, peek, help or command palette covers them."""
+        return isinstance(self.screen, ViewsScreen)
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.settings.broker_url or "", self.settings.profile, self.settings.read_only,
                         id="status")
-        yield TabBar([(v, f"{i} {VIEW_LABELS[v]}") for i, v in enumerate(VIEWS, 1)], "workers", id="views")
-        with ContentSwitcher(initial="workers", id="switcher"):
-            with Vertical(id="workers"):
-                yield WorkersTable(id="workers-table")
-                yield Static("Asking the workers… (ping)", id="empty")
-            yield QueuesTable(id="queues")
-            with Vertical(id="tasks"):
-                yield TabBar([(t, TAB_LABELS[t]) for t in TABS], self.task_tab, id="task-tabs")
-                yield Static(id="task-header")
-                yield TaskList(self.state, id="task-list")
-            yield NamesTable(id="names")
-            yield UpcomingTable(id="upcoming")
+        yield TabBar([(v.name, f"{v.key} {v.label}") for v in VIEWS], self.view, id="views")
+        with ContentSwitcher(initial=self.view, id="switcher"):
+            for view in VIEWS:
+                yield view.pane(self)
         yield Input(placeholder="filter: name, id, args, exception… (Enter keeps, Esc clears)", id="filter")
         yield QuietFooter(compact=True)
 
@@ -196,6 +183,16 @@ class TaskwatchApp(App[int]):
         self.set_interval(self._collector.quiet / 3, self._collector.tick)
         self._redraw(force=True)
         self._start_monitor()
+
+    @property
+    def started_monitor(self) -> Monitor | None:
+        """The monitor once built (on a worker thread at start-up), else None: never builds it."""
+        return self._monitor
+
+    @property
+    def broker_error(self) -> str | None:
+        """Why the last round could not reach the broker, or None."""
+        return self._broker_error
 
     @property
     def monitor(self) -> Monitor:
@@ -260,7 +257,7 @@ class TaskwatchApp(App[int]):
 
     @on(Pong)
     def _pong(self) -> None:
-        if self.view == "workers" and len(self.screen_stack) == 1:
+        if self.view == "workers" and self._on_main_screen():
             self.query_one(WorkersTable).show(self.state, self.needle)
             self.query_one("#empty", Static).display = False
 
@@ -299,7 +296,7 @@ class TaskwatchApp(App[int]):
     # -- drawing ------------------------------------------------------------
     def _redraw(self, force: bool = False, select: bool = True) -> None:
         """Draw the visible view from the engine's state, a few times a second."""
-        if len(self.screen_stack) > 1:
+        if not self._on_main_screen():
             return  # a detail or modal covers the views; polling goes on, drawing waits
         state = self.state
         monitor = self._monitor
@@ -309,28 +306,11 @@ class TaskwatchApp(App[int]):
                                        asked=self._asked)
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
-        if self.view == "tasks":
-            if select:
-                self._maybe_select()
-            self.query_one(TaskList).refresh_changed()  # runtimes of running tasks move on
-            return
-        if not (changed or force):
-            return
-        if self.view == "workers":
-            self.query_one(WorkersTable).show(state, self.needle)
-            empty = self.query_one("#empty", Static)
-            empty.display = not state.workers
-            if not state.workers:
-                empty.update("The broker does not answer; retrying." if self._broker_error
-                             else "No worker answered yet. Are workers running against this broker?")
-        elif self.view == "queues":
-            self.query_one(QueuesTable).show(state, self.needle)
-        elif self.view == "names":
-            self.query_one(NamesTable).show(state, self.needle)
-        elif self.view == "upcoming":
-            if monitor is not None:
-                self.query_one(UpcomingTable).show(beat_entries(monitor.sources.conf, time.time()),
-                                                   self.needle)
+        view = self._current_view()
+        if view.selects_tasks and select:
+            self._maybe_select()
+        if view.every_tick or changed or force:
+            view.draw(self, self.query_one(view.widget))
 
     def _maybe_select(self, force: bool = False) -> None:
         key = (self.task_tab, self.needle)
@@ -380,7 +360,7 @@ class TaskwatchApp(App[int]):
         self.query_one("#switcher", ContentSwitcher).current = view
         self.query_one("#views", TabBar).select(view)
         self._redraw(force=True, select=False)
-        if view == "tasks":
+        if VIEW_NAMED[view].selects_tasks:
             # The list shows what it last selected at once; the fresh selection
             # (a pass over every retained task, on a thread) starts once that
             # frame is out, so it does not compete with drawing it.
@@ -400,35 +380,20 @@ class TaskwatchApp(App[int]):
         index = (TABS.index(self.task_tab) + step) % len(TABS)
         self.show_task_tab(TABS[index])
 
-    def _view_widget(self):
-        return {"workers": self.query_one(WorkersTable), "queues": self.query_one(QueuesTable),
-                "tasks": self.query_one(TaskList), "names": self.query_one(NamesTable),
-                "upcoming": self.query_one(UpcomingTable)}[self.view]
+    def _current_view(self) -> View:
+        return VIEW_NAMED[self.view]
 
     def action_nav(self, where: str) -> None:
-        widget = self._view_widget()
-        if isinstance(widget, TaskList):
-            {"down": lambda: widget.action_cursor(1), "up": lambda: widget.action_cursor(-1),
-             "page_down": lambda: widget.action_page(1), "page_up": lambda: widget.action_page(-1),
-             "top": lambda: widget.action_jump(0), "bottom": lambda: widget.action_jump(-1)}[where]()
-        else:
-            {"down": widget.action_cursor_down, "up": widget.action_cursor_up,
-             "page_down": widget.action_page_down, "page_up": widget.action_page_up,
-             "top": widget.action_scroll_top, "bottom": widget.action_scroll_bottom}[where]()
+        view = self._current_view()
+        view.nav[where](self.query_one(view.widget))
 
     def action_open(self) -> None:
-        """Enter: a task's detail, a queue's next messages, a task name's tasks."""
-        if self.view == "tasks":
-            self.query_one(TaskList).action_open()
-        elif self.view == "queues":
-            self.query_one(QueuesTable).action_peek()
-        elif self.view == "names":
-            name = self.query_one(NamesTable).selected_key
-            if name:
-                self.show_task_tab("all")
-                self._set_filter(NAME_FILTER + name)  # exactly this name, not every name containing it
+        """Enter: what the view opens (a task's detail, a queue's next messages, a task name's tasks)."""
+        view = self._current_view()
+        if view.open is not None:
+            view.open(self, self.query_one(view.widget))
 
-    def _set_filter(self, text: str) -> None:
+    def set_filter(self, text: str) -> None:
         box = self.query_one("#filter", Input)
         box.value = text
         box.display = bool(text)
@@ -439,12 +404,12 @@ class TaskwatchApp(App[int]):
     # when the first one's screen goes up. Open from the views only.
     @on(QueuesTable.PeekRequested)
     def _peek(self, message: QueuesTable.PeekRequested) -> None:
-        if self._monitor is not None and len(self.screen_stack) == 1:
+        if self._monitor is not None and self._on_main_screen():
             self.push_screen(QueuePeek(self._monitor, message.queue))
 
     @on(TaskList.Opened)
     def _open_task(self, message: TaskList.Opened) -> None:
-        if len(self.screen_stack) == 1:
+        if self._on_main_screen():
             self.push_screen(TaskDetail(self.state, message.task_id))
 
     # -- filter -------------------------------------------------------------
@@ -458,7 +423,7 @@ class TaskwatchApp(App[int]):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.needle = event.value
         self._redraw(force=True)
-        if self.view == "tasks":
+        if self._current_view().selects_tasks:
             self._maybe_select(force=True)
 
     @on(Input.Submitted, "#filter")
@@ -476,7 +441,7 @@ class TaskwatchApp(App[int]):
         box.display = False
         self._focus_view()
         self._redraw(force=True)
-        if self.view == "tasks":
+        if self._current_view().selects_tasks:
             self._maybe_select(force=True)
 
     def _focus_view(self) -> None:
@@ -484,10 +449,15 @@ class TaskwatchApp(App[int]):
 
     # -- keys that apply or not ---------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if len(self.screen_stack) > 1 and action in VIEW_ACTIONS:
+        rule = VIEW_ACTIONS.get(action)
+        if rule is None:
+            return True  # help, quit: everywhere
+        if not self._on_main_screen():
             return False  # a detail or modal screen is on top: these are about the views
-        if action in RESERVED_ACTIONS:
+        if rule.reserved:
             return None  # shown, greyed: wired by a later version
+        if not rule.applies_to(self.view):
+            return None  # shown, greyed: not in this view
         if action == "clear_filter":
             return bool(self.needle) or self.query_one("#filter", Input).display
         return True

@@ -10,6 +10,7 @@ from celery import Celery
 from rich.text import Text
 
 from taskwatch.config import Settings
+from taskwatch.engine.state import FAILURE
 from taskwatch.ui.app import TaskwatchApp
 from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.screens.task_detail import TaskDetail
@@ -48,7 +49,7 @@ def test_find_a_failed_task_open_its_traceback_and_come_back(demo_workers):
             await pilot.press("enter")
             task_list = app.query_one(TaskList)
             await wait_until(pilot, lambda: task_list.ids == [failing.id]
-                             and app.monitor.state.tasks[failing.id].state == "FAILURE")
+                             and app.monitor.state.tasks[failing.id].state == FAILURE)
             assert app.focused is None  # keys go to the app, which drives the list
             await pilot.press("enter")
             assert isinstance(app.screen, TaskDetail)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from taskwatch.engine.query import TAB_LABELS, TABS
-from taskwatch.ui.widgets.tab_bar import TabBar, count_label
+from taskwatch.ui.format import count_label
+from taskwatch.ui.widgets.tab_bar import TabBar
 
 
 def test_count_labels():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,17 +12,8 @@ from textual.widgets import Footer, Static
 from taskwatch.engine.query import elapsed, shown_args, timeline
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import strip_control
+from taskwatch.ui.format import STATE_STYLES, duration, precise_time
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
-from taskwatch.ui.widgets.task_list import STATE_STYLES, duration
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    try:
-        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    except (OverflowError, OSError, ValueError):  # the engine keeps sane times; be sure anyway
-        return "?"
 
 
 def render_task(task: Task, state: ClusterState) -> Text:
@@ -63,7 +52,7 @@ def render_task(task: Task, state: ClusterState) -> Text:
         field("Exception", task.exception, "bold red")
     text.append("\nTimeline\n", style="bold")
     for ts, what in timeline(task):
-        text.append(f"  {_when(ts)}  {what}\n")
+        text.append(f"  {precise_time(ts)}  {what}\n")
     text.append("\nFamily\n", style="bold")
     field("  parent", task.parent_id)
     field("  root", task.root_id)

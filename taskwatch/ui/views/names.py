@@ -8,8 +8,8 @@ import time
 from rich.text import Text
 
 from taskwatch.engine.state import ClusterState
+from taskwatch.ui.format import duration
 from taskwatch.ui.views.tables import KeyedTable
-from taskwatch.ui.widgets.task_list import duration
 
 
 class NamesTable(KeyedTable):

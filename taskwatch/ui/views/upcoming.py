@@ -8,8 +8,8 @@ from datetime import datetime
 from rich.text import Text
 
 from taskwatch.engine.schedules import Upcoming
+from taskwatch.ui.format import duration
 from taskwatch.ui.views.tables import KeyedTable
-from taskwatch.ui.widgets.task_list import duration
 
 
 class UpcomingTable(KeyedTable):

@@ -9,6 +9,7 @@ from textual.widget import Widget
 
 from taskwatch.engine.state import ClusterState
 from taskwatch.text import clean, mask_url
+from taskwatch.ui.format import ago, round_rate
 
 
 class StatusBar(Widget):
@@ -77,7 +78,7 @@ class StatusBar(Widget):
         elif self._broker_error:
             text.append("✖ broker unreachable", style="bold red")
             if self._last_ok:
-                text.append(f" (last ok {_ago(time.time() - self._last_ok)})", style="red")
+                text.append(f" (last ok {ago(time.time() - self._last_ok)})", style="red")
         else:
             now = time.time()
             with state.lock:
@@ -96,7 +97,7 @@ class StatusBar(Widget):
                 text.append("  ◌ events…", style="italic")
             else:
                 if self._rate >= 1:
-                    text.append(f"  {_round_rate(self._rate)} ev/s", style="")
+                    text.append(f"  {round_rate(self._rate)} ev/s", style="")
                 # Falling behind: by how long (clock differences taken out),
                 # and how much the broker holds for us (Redis cuts the
                 # connection, losing it all, at the limit).
@@ -113,15 +114,3 @@ class StatusBar(Widget):
 MB = 1024 * 1024
 BEHIND = MB  # bytes waiting at the broker before the header says so
 BEHIND_SECONDS = 2.0  # seconds behind the events before the header says so
-
-
-def _ago(seconds: float) -> str:
-    return f"{int(seconds)}s ago" if seconds < 60 else f"{int(seconds // 60)}m ago"
-
-
-def _round_rate(rate: float) -> str:
-    """Two significant digits: the line changes when the rate does, not with every event."""
-    if rate < 100:
-        return f"{rate:.0f}"
-    digits = len(str(int(rate))) - 2
-    return f"{round(rate, -digits):,.0f}"

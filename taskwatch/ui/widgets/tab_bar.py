@@ -12,14 +12,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widget import Widget
 
-
-def count_label(n: int) -> str:
-    """A count short enough that six tabs with counts fit in 80 columns: 4017, 95k, 1.2M."""
-    if n < 10_000:
-        return str(n)
-    if n < 999_500:
-        return f"{n / 1000:.0f}k"
-    return f"{n / 1_000_000:.1f}M"
+from taskwatch.ui.format import count_label
 
 
 class TabBar(Widget):

@@ -18,47 +18,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from taskwatch.engine.query import elapsed, parse_eta, shown_args
-from taskwatch.engine.state import ClusterState, Task
-
-STATE_STYLES = {
-    "SUCCESS": "green", "FAILURE": "bold red", "RETRY": "yellow", "REVOKED": "magenta",
-    "REJECTED": "magenta", "STARTED": "bold cyan", "RECEIVED": "", "SENT": "dim", "PENDING": "dim",
-}
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
-def clock_time(ts: float | None) -> str:
-    """Local wall-clock time: unlike an age it does not change every second,
-    so an idle list costs nothing to keep on screen."""
-    if ts is None:
-        return "-"
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):  # the engine keeps sane times; be sure anyway
-        return "?"
-
-
-def runtime_cell(seconds: float | None, running: bool) -> str:
-    """Whole seconds while running (one repaint a second), precise when done."""
-    if seconds is None:
-        return "-"
-    if running:
-        return f"{int(seconds)}s" if seconds < 3600 else duration(seconds)
-    return duration(seconds)
-
-
-FLAT = str.maketrans("\n\t\r", "   ")
+from taskwatch.engine.state import FAILURE, STARTED, SUCCESS, ClusterState, Task
+from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, runtime_cell
 
 # (key, title, width or 0 for flexible, minimum terminal width to show it)
 COLUMNS = (
@@ -114,7 +75,7 @@ class TaskList(ScrollView, can_focus=False):
         task = self.state.tasks.get(self.ids[index])
         if task is None:
             return (index,)
-        running = task.state == "STARTED"
+        running = task.state == STARTED
         tick = int(now - task.started) if running and task.started else 0
         return (task.uuid, task.state, task.state_ts, task.retries, tick, task.exception is None,
                 index == self.cursor)
@@ -207,14 +168,14 @@ class TaskList(ScrollView, can_focus=False):
             "name": Text(task.name or "?"),
             "worker": Text(task.worker or "-", style="dim"),
             "when": Text(clock_time(task.received or task.sent or task.state_ts or None), style="dim"),
-            "time": Text(runtime_cell(elapsed(task, now), task.state == "STARTED")),
+            "time": Text(runtime_cell(elapsed(task, now), task.state == STARTED)),
             "retries": Text(str(task.retries) if task.retries else ""),
             # One line per row: a newline or tab in a value would be written raw.
-            "args": Text((task.exception if task.state == "FAILURE" and task.exception
+            "args": Text((task.exception if task.state == FAILURE and task.exception
                           else shown_args(task.args, task.exact_args))
-                         .translate(FLAT), style="red" if task.state == "FAILURE" else "dim"),
+                         .translate(FLAT), style="red" if task.state == FAILURE else "dim"),
         }
-        if task.eta and task.state not in ("SUCCESS", "FAILURE", "STARTED"):
+        if task.eta and task.state not in (SUCCESS, FAILURE, STARTED):
             # Waiting for its ETA (a countdown or a retry): when it is due, marked with @.
             due = parse_eta(task.eta)
             cells["when"] = Text("@" + (clock_time(due) if due is not None else task.eta), style="yellow")

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from taskwatch.engine.state import ClusterState, WorkerInfo
+from taskwatch.ui.format import coarse_age
 
 # (key, label, width or 0 for the flexible one, narrowest terminal that shows it)
 COLUMNS: tuple[tuple[str, str, int, int], ...] = (
@@ -25,19 +26,6 @@ COLUMNS: tuple[tuple[str, str, int, int], ...] = (
     ("queues", "Queues", 0, 0),
 )
 FLEXIBLE = "queues"
-
-
-def _age(seconds: float | None) -> str:
-    """Coarse on purpose: a worker seen "now" costs no repaint every second."""
-    if seconds is None:
-        return "-"
-    if seconds < 10:
-        return "now"
-    if seconds < 60:
-        return f"{int(seconds // 10) * 10}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    return f"{int(seconds // 3600)}h"
 
 
 def _cells(worker: WorkerInfo, now: float, queues_width: int) -> dict[str, Text]:
@@ -54,7 +42,7 @@ def _cells(worker: WorkerInfo, now: float, queues_width: int) -> dict[str, Text]
     return {
         "host": Text(worker.hostname, style=style, no_wrap=True, overflow="ellipsis"),
         "state": state,
-        "seen": Text(_age(None if seen is None else max(0.0, now - seen)), style=style, justify="right"),
+        "seen": Text(coarse_age(None if seen is None else max(0.0, now - seen)), style=style, justify="right"),
         "active": Text("-" if worker.active is None else str(worker.active), style=style, justify="right"),
         "processed": Text("-" if worker.processed is None else f"{worker.processed:,}", style=style,
                           justify="right"),

@@ -1,0 +1,107 @@
+"""How values are shown: state colours, durations, times, ages, counts.
+
+One place for the small display helpers every view, screen and bar uses,
+so a duration reads the same in the tasks list, the task names view, the
+detail and the upcoming runs. Plain functions of values: no widgets here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from taskwatch.engine.state import (
+    FAILURE,
+    PENDING,
+    RECEIVED,
+    REJECTED,
+    RETRY,
+    REVOKED,
+    SENT,
+    STARTED,
+    SUCCESS,
+)
+
+STATE_STYLES = {
+    SUCCESS: "green", FAILURE: "bold red", RETRY: "yellow", REVOKED: "magenta",
+    REJECTED: "magenta", STARTED: "bold cyan", RECEIVED: "", SENT: "dim", PENDING: "dim",
+}
+
+# One line per cell: a newline or tab in a value would be written raw.
+FLAT = str.maketrans("\n\t\r", "   ")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def runtime_cell(seconds: float | None, running: bool) -> str:
+    """Whole seconds while running (one repaint a second), precise when done."""
+    if seconds is None:
+        return "-"
+    if running:
+        return f"{int(seconds)}s" if seconds < 3600 else duration(seconds)
+    return duration(seconds)
+
+
+def _local(ts: float | None, render: Callable[[float], str]) -> str:
+    if ts is None:
+        return "-"
+    try:
+        return render(ts)
+    except (OverflowError, OSError, ValueError):  # the engine keeps sane times; be sure anyway
+        return "?"
+
+
+def clock_time(ts: float | None) -> str:
+    """Local wall-clock time: unlike an age it does not change every second,
+    so an idle list costs nothing to keep on screen."""
+    return _local(ts, lambda t: time.strftime("%H:%M:%S", time.localtime(t)))
+
+
+def precise_time(ts: float | None) -> str:
+    """Local date and time to the millisecond (a task's timeline)."""
+    return _local(ts, lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3])
+
+
+def coarse_age(seconds: float | None) -> str:
+    """Coarse on purpose: a worker seen "now" costs no repaint every second."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return "now"
+    if seconds < 60:
+        return f"{int(seconds // 10) * 10}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    return f"{int(seconds // 3600)}h"
+
+
+def ago(seconds: float) -> str:
+    return f"{int(seconds)}s ago" if seconds < 60 else f"{int(seconds // 60)}m ago"
+
+
+def round_rate(rate: float) -> str:
+    """Two significant digits: the line changes when the rate does, not with every event."""
+    if rate < 100:
+        return f"{rate:.0f}"
+    digits = len(str(int(rate))) - 2
+    return f"{round(rate, -digits):,.0f}"
+
+
+def count_label(n: int) -> str:
+    """A count short enough that six tabs with counts fit in 80 columns: 4017, 95k, 1.2M."""
+    if n < 10_000:
+        return str(n)
+    if n < 999_500:
+        return f"{n / 1000:.0f}k"
+    return f"{n / 1_000_000:.1f}M"

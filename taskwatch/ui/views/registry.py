@@ -1,0 +1,170 @@
+"""Every view in one table, and which of the views' actions apply where.
+
+The app asks this table, never a view's name, how to build a view, draw it,
+move its cursor and what Enter opens in it; its number key, tab and command
+palette entry come from here too. Adding a view is one :class:`View` in
+``VIEWS``; adding an action of the views is one line in ``VIEW_ACTIONS``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from taskwatch.engine.query import NAME_FILTER, TAB_LABELS, TABS
+from taskwatch.engine.schedules import beat_entries
+from taskwatch.ui.views.names import NamesTable
+from taskwatch.ui.views.queues import QueuesTable
+from taskwatch.ui.views.upcoming import UpcomingTable
+from taskwatch.ui.widgets.tab_bar import TabBar
+from taskwatch.ui.widgets.task_list import TaskList
+from taskwatch.ui.widgets.workers_table import WorkersTable
+
+if TYPE_CHECKING:
+    from taskwatch.ui.app import TaskwatchApp
+
+Nav = Mapping[str, Callable[[Any], None]]
+
+# The nav keys (j/k, pages, g/G) forwarded to a DataTable's own actions...
+TABLE_NAV: Nav = {
+    "down": lambda table: table.action_cursor_down(),
+    "up": lambda table: table.action_cursor_up(),
+    "page_down": lambda table: table.action_page_down(),
+    "page_up": lambda table: table.action_page_up(),
+    "top": lambda table: table.action_scroll_top(),
+    "bottom": lambda table: table.action_scroll_bottom(),
+}
+# ...and to the tasks list's cursor (Line API: rows and pages of rows).
+LINE_NAV: Nav = {
+    "down": lambda tasks: tasks.action_cursor(1),
+    "up": lambda tasks: tasks.action_cursor(-1),
+    "page_down": lambda tasks: tasks.action_page(1),
+    "page_up": lambda tasks: tasks.action_page(-1),
+    "top": lambda tasks: tasks.action_jump(0),
+    "bottom": lambda tasks: tasks.action_jump(-1),
+}
+
+
+@dataclass(frozen=True)
+class View:
+    name: str  # its id in the ContentSwitcher; its key's binding id is view.<name>
+    label: str  # in the views' tab bar and the command palette
+    key: str  # the number key that shows it
+    key_description: str  # that key in the help screen
+    widget: type[Widget]  # the one widget nav keys move and Enter opens from
+    pane: Callable[[TaskwatchApp], Widget]  # builds the ContentSwitcher's child (id: name)
+    draw: Callable[[TaskwatchApp, Any], None]  # from the engine's state, given the widget
+    nav: Nav
+    open: Callable[[TaskwatchApp, Any], None] | None = None  # Enter, given the widget
+    every_tick: bool = False  # drawn on every redraw, not only when the state changed
+    selects_tasks: bool = False  # rows are the task selection (tab + filter), made on a worker thread
+
+    def binding(self) -> Binding:
+        return Binding(self.key, f"view('{self.name}')", self.key_description, show=False,
+                       id=f"view.{self.name}")
+
+
+def _draw_table(app: TaskwatchApp, table: QueuesTable | NamesTable) -> None:
+    """The views that are one keyed table of the state (queues, task names)."""
+    table.show(app.state, app.needle)
+
+
+# -- workers ------------------------------------------------------------------
+def _workers_pane(app: TaskwatchApp) -> Widget:
+    return Vertical(WorkersTable(id="workers-table"), Static("Asking the workers… (ping)", id="empty"),
+                    id="workers")
+
+
+def _draw_workers(app: TaskwatchApp, table: WorkersTable) -> None:
+    state = app.state
+    table.show(state, app.needle)
+    empty = app.query_one("#empty", Static)
+    empty.display = not state.workers
+    if not state.workers:
+        empty.update("The broker does not answer; retrying." if app.broker_error
+                     else "No worker answered yet. Are workers running against this broker?")
+
+
+# -- tasks --------------------------------------------------------------------
+def _tasks_pane(app: TaskwatchApp) -> Widget:
+    return Vertical(TabBar([(t, TAB_LABELS[t]) for t in TABS], app.task_tab, id="task-tabs"),
+                    Static(id="task-header"),
+                    TaskList(app.state, id="task-list"),
+                    id="tasks")
+
+
+def _draw_tasks(app: TaskwatchApp, tasks: TaskList) -> None:
+    tasks.refresh_changed()  # runtimes of running tasks move on
+
+
+# -- task names ---------------------------------------------------------------
+def _open_name(app: TaskwatchApp, table: NamesTable) -> None:
+    """A task name's tasks: exactly this name, not every name containing it."""
+    name = table.selected_key
+    if name:
+        app.show_task_tab("all")
+        app.set_filter(NAME_FILTER + name)
+
+
+# -- upcoming runs ------------------------------------------------------------
+def _draw_upcoming(app: TaskwatchApp, table: UpcomingTable) -> None:
+    monitor = app.started_monitor
+    if monitor is not None:
+        table.show(beat_entries(monitor.sources.conf, time.time()), app.needle)
+
+
+VIEWS: tuple[View, ...] = (
+    View(name="workers", label="Workers", key="1", key_description="Workers",
+         widget=WorkersTable, pane=_workers_pane, draw=_draw_workers, nav=TABLE_NAV),
+    View(name="queues", label="Queues", key="2", key_description="Queues",
+         widget=QueuesTable, pane=lambda app: QueuesTable(id="queues"), draw=_draw_table, nav=TABLE_NAV,
+         open=lambda app, table: table.action_peek()),  # its next messages, not consumed
+    View(name="tasks", label="Tasks", key="3", key_description="Tasks",
+         widget=TaskList, pane=_tasks_pane, draw=_draw_tasks, nav=LINE_NAV,
+         open=lambda app, tasks: tasks.action_open(),  # the task's detail
+         every_tick=True, selects_tasks=True),
+    View(name="names", label="Task names", key="4", key_description="Names",
+         widget=NamesTable, pane=lambda app: NamesTable(id="names"), draw=_draw_table, nav=TABLE_NAV,
+         open=_open_name),
+    View(name="upcoming", label="Upcoming", key="5", key_description="Upcoming",
+         widget=UpcomingTable, pane=lambda app: UpcomingTable(id="upcoming"), draw=_draw_upcoming,
+         nav=TABLE_NAV),
+)
+VIEW_NAMED = {view.name: view for view in VIEWS}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One of the actions the views' keys run: where it applies."""
+
+    views: frozenset[str] | None = None  # the views it applies to; None: every view
+    reserved: bool = False  # shown greyed everywhere: a later version wires it
+
+    def applies_to(self, view: str) -> bool:
+        return self.views is None or view in self.views
+
+
+# Only while the views show (no detail, peek, help or palette on top);
+# in a view the action does not apply to, its key is shown greyed.
+VIEW_ACTIONS: dict[str, Action] = {
+    "view": Action(),
+    "task_tab": Action(),  # from any view: goes to the tasks
+    "filter": Action(),
+    "clear_filter": Action(),
+    "refresh": Action(),
+    "nav": Action(),
+    "open": Action(),
+    "revoke": Action(reserved=True),
+    "terminate": Action(reserved=True),
+    "retry": Action(reserved=True),
+    "trigger": Action(reserved=True),
+    "pause": Action(reserved=True),
+}
+RESERVED_ACTIONS = frozenset(name for name, action in VIEW_ACTIONS.items() if action.reserved)

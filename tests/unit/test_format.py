@@ -1,0 +1,37 @@
+"""Display helpers: one way to show a duration, a time, an age."""
+
+from __future__ import annotations
+
+from taskwatch.engine.state import KNOWN_STATES
+from taskwatch.ui.format import (
+    STATE_STYLES,
+    clock_time,
+    coarse_age,
+    duration,
+    precise_time,
+    runtime_cell,
+)
+
+
+def test_durations_keep_three_significant_shapes():
+    assert [duration(s) for s in (None, 0.0421, 3.25, 125, 7200)] == ["-", "42ms", "3.2s", "2m", "2.0h"]
+
+
+def test_a_running_task_shows_whole_seconds_so_it_repaints_once_a_second():
+    assert runtime_cell(3.7, running=True) == "3s"
+    assert runtime_cell(3.7, running=False) == "3.7s"
+    assert runtime_cell(None, running=True) == "-"
+
+
+def test_times_out_of_range_show_a_question_mark_not_an_error():
+    for show in (clock_time, precise_time):
+        assert show(None) == "-"
+        assert show(1e20) == "?"
+
+
+def test_a_worker_seen_recently_is_seen_now():
+    assert [coarse_age(s) for s in (None, 9.9, 35, 125, 7300)] == ["-", "now", "30s", "2m", "2h"]
+
+
+def test_every_engine_state_has_a_style():
+    assert set(STATE_STYLES) == set(KNOWN_STATES)
