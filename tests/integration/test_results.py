@@ -26,8 +26,7 @@ from taskwatch.sources.results import (
     UnsupportedBackend,
     result_backend,
 )
-from tests.cluster import start_worker, wait_for_ping
-from tests.conftest import TEST_HOST, DemoWorkers
+from tests.cluster import TEST_HOST, DemoWorkers, start_worker, wait_for_ping
 from tests.waiting import wait_until
 
 HOSTILE = "[bold]red[/bold]\x1b]0;pwned\x07\x1b[2J"
