@@ -23,6 +23,7 @@ from taskwatch.demo._process import log_tail, signal_group, spawn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_APP = "taskwatch.demo.app"
+TEST_HOST = "taskwatch-test"
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -64,6 +65,19 @@ class WorkerProcess:
         signal_group(self.process.pid, signal.SIGKILL)
         self.process.wait()
         shutil.rmtree(self.logdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class DemoWorkers:
+    """Two running workers of the demo app on a private Redis."""
+
+    broker_url: str
+    result_backend: str
+    workers: tuple[WorkerProcess, ...]
+
+    @property
+    def hostnames(self) -> tuple[str, ...]:
+        return tuple(worker.hostname for worker in self.workers)
 
 
 def start_worker(

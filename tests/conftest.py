@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from taskwatch.demo.redis_server import RedisServer
-from tests.cluster import WorkerProcess, service_reachable, start_worker, wait_for_ping
-
-TEST_HOST = "taskwatch-test"
+from tests.cluster import TEST_HOST, DemoWorkers, service_reachable, start_worker, wait_for_ping
 
 #: name -> (host, port, URL) of the external services the machine may provide.
 EXTERNAL_SERVICES = {
     "rabbitmq": ("127.0.0.1", 5672, "amqp://guest:guest@127.0.0.1:5672//"),
     "postgres": ("127.0.0.1", 5432, "postgresql://postgres@127.0.0.1:5432/test"),
 }
-
-
-@dataclass(frozen=True)
-class DemoWorkers:
-    """Two running workers of the demo app on a private Redis."""
-
-    broker_url: str
-    result_backend: str
-    workers: tuple[WorkerProcess, ...]
-
-    @property
-    def hostnames(self) -> tuple[str, ...]:
-        return tuple(worker.hostname for worker in self.workers)
 
 
 @pytest.fixture(scope="session")

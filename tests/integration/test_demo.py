@@ -33,6 +33,7 @@ from tests.cluster import (
     service_reachable,
     wait_for_ping,
 )
+from tests.waiting import wait_until
 
 SETTINGS = (
     "CELERY_BROKER_URL",
@@ -82,15 +83,17 @@ class LineReader:
         return found
 
 
-def wait_for_jobs(jobstore_url: str, timeout: float = 20.0) -> set[str]:
+def wait_for_jobs(jobstore_url: str, timeout: float = 30.0) -> set[str]:
+    """The job ids in the demo's APScheduler store, once it holds every demo job."""
     client = redis.Redis.from_url(jobstore_url, socket_timeout=2, decode_responses=True)
-    deadline = time.monotonic() + timeout
+
+    def stored() -> set[str]:
+        return {str(key) for key in client.hkeys("apscheduler.jobs")}
+
     try:
-        while True:
-            ids = {str(key) for key in client.hkeys("apscheduler.jobs")}
-            if ids >= set(JOB_IDS) or time.monotonic() > deadline:
-                return ids
-            time.sleep(0.2)
+        return wait_until(lambda: stored() >= set(JOB_IDS) and stored(), timeout,
+                          what=f"the demo's jobs {sorted(JOB_IDS)} in the job store",
+                          detail=lambda: f"stored: {sorted(stored())}")
     finally:
         client.close()
 
@@ -244,10 +247,9 @@ def test_children_die_with_a_sigkilled_demo(demo_process: subprocess.Popen[str])
     demo_process.kill()
     demo_process.wait()
 
-    deadline = time.monotonic() + 10
-    while [pid for pid in family if pid_alive(pid)] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert [pid for pid in family if pid_alive(pid)] == []
+    wait_until(lambda: not [pid for pid in family if pid_alive(pid)],
+               what="every child of the killed demo to exit",
+               detail=lambda: [pid for pid in family if pid_alive(pid)])
     # Nobody was left to clean up: that is the price of SIGKILL.
     shutil.rmtree(settings["TASKWATCH_DEMO_DIR"], ignore_errors=True)
 

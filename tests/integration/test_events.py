@@ -13,14 +13,7 @@ from celery import Celery
 from taskwatch.config import Settings
 from taskwatch.monitor import Monitor
 from tests.cluster import start_worker, wait_for_ping
-
-
-def wait(predicate, timeout: float = 30.0, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(step)
+from tests.waiting import wait_until
 
 
 def producer(broker_url: str, backend_url: str | None = None) -> Celery:
@@ -32,18 +25,21 @@ def producer(broker_url: str, backend_url: str | None = None) -> Celery:
 def test_task_lifecycle_from_real_workers(demo_workers):
     settings = Settings(broker_url=demo_workers.broker_url, result_backend=demo_workers.result_backend)
     with Monitor.from_settings(settings, backfill=0) as monitor:
-        wait(lambda: monitor.events_connected)
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         app = producer(demo_workers.broker_url, demo_workers.result_backend)
         result = app.send_task("tasks.add", args=(20, 22))
         assert result.get(timeout=30) == 42
         state = monitor.state
-        wait(lambda: result.id in state.tasks and state.tasks[result.id].state == "SUCCESS")
+        wait_until(lambda: result.id in state.tasks and state.tasks[result.id].state == "SUCCESS",
+                           what="the task's events to reach SUCCESS")
         task = state.tasks[result.id]
         assert task.name == "tasks.add" and task.args == "(20, 22)" and task.result == "42"
         assert task.worker in demo_workers.hostnames
         assert task.received and task.started and task.finished and task.runtime is not None
         # Heartbeats make both workers online without asking them.
-        wait(lambda: all(h in state.workers and state.workers[h].last_heartbeat for h in demo_workers.hostnames))
+        wait_until(lambda: all(h in state.workers and state.workers[h].last_heartbeat
+                                       for h in demo_workers.hostnames),
+                           what="a heartbeat from every demo worker")
         assert state.gaps == []
 
 
@@ -59,7 +55,7 @@ def _publish(client: redis.Redis, channel: str, body: object) -> None:
 def test_hostile_event_stream_is_stored_as_data(fresh_redis):
     url = fresh_redis.url(0)
     with Monitor.from_settings(Settings(broker_url=url)) as monitor:
-        wait(lambda: monitor.events_connected)
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         client = redis.Redis(port=fresh_redis.port)
         now = time.time()
         hostile = "[bold red]X[/] \x1b]0;owned\x07 \x1b[2J done"
@@ -73,7 +69,8 @@ def test_hostile_event_stream_is_stored_as_data(fresh_redis):
         _publish(client, "/0.celeryev/task.multi",
                  b'[{"type": "task-received", "uuid": "h2", "name": "n", "args": "\xff\xfe", "timestamp": 1.0}]')
         client.publish("/0.celeryev/task.multi", b"\x80\x04not json at all")
-        wait(lambda: "h2" in monitor.state.tasks and monitor.state.counters.events_undecodable == 1)
+        wait_until(lambda: "h2" in monitor.state.tasks and monitor.state.counters.events_undecodable == 1,
+                           what="the invalid-UTF-8 event applied and the junk counted")
         task = monitor.state.tasks["h1"]
         assert task.args == "[bold red]X[/]   done"
         assert task.name == "[link=http://x]n[/link]"
@@ -91,22 +88,25 @@ def test_pubsub_connection_killed_is_a_gap_and_repaired(fresh_redis):
         wait_for_ping(broker, [worker.hostname], timeout=60)
         with Monitor.from_settings(Settings(broker_url=broker, result_backend=backend), backfill=0) as monitor:
             monitor.receiver.reconnect_delay = 3.0  # a wide window, so events are surely missed
-            wait(lambda: monitor.events_connected)
+            wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
             app = producer(broker, backend)
             before = app.send_task("tasks.add", args=(1, 1))
             before.get(timeout=30)
-            wait(lambda: before.id in monitor.state.tasks and monitor.state.tasks[before.id].state == "SUCCESS")
+            wait_until(lambda: before.id in monitor.state.tasks
+                                   and monitor.state.tasks[before.id].state == "SUCCESS",
+                                   what="the first task's events to reach SUCCESS")
 
             client = redis.Redis(port=fresh_redis.port)
             killed = client.client_kill_filter(_type="pubsub")
             assert killed >= 1
-            wait(lambda: monitor.state.open_gaps(), timeout=5)
+            wait_until(lambda: monitor.state.open_gaps(), what="a gap opened by the killed connection")
             during = [app.send_task("tasks.add", args=(i, i)) for i in range(5)]
             for result in during:
                 result.get(timeout=30)
             assert not any(r.id in monitor.state.tasks for r in during)  # we were deaf
 
-            wait(lambda: monitor.events_connected and not monitor.state.open_gaps(), timeout=15)
+            wait_until(lambda: monitor.events_connected and not monitor.state.open_gaps(),
+                                   what="the receiver back and the gap closed")
             report = monitor.poll()
             assert report.repaired >= 5, report
             (gap,) = monitor.state.gaps
@@ -127,11 +127,13 @@ def test_events_over_rabbitmq(rabbitmq_url, redis_server):
     try:
         wait_for_ping(rabbitmq_url, [worker.hostname], timeout=60)
         with Monitor.from_settings(Settings(broker_url=rabbitmq_url), backfill=0) as monitor:
-            wait(lambda: monitor.events_connected)
+            wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
             app = producer(rabbitmq_url, redis_server.url(4))
             result = app.send_task("tasks.add", args=(2, 3), queue=queue)
             assert result.get(timeout=30) == 5
-            wait(lambda: result.id in monitor.state.tasks and monitor.state.tasks[result.id].state == "SUCCESS")
+            wait_until(lambda: result.id in monitor.state.tasks
+                                   and monitor.state.tasks[result.id].state == "SUCCESS",
+                                   what="the task's events to reach SUCCESS")
             task = monitor.state.tasks[result.id]
             assert task.worker == worker.hostname and task.result == "5"
     finally:
@@ -148,12 +150,12 @@ def test_holding_events_delays_them_and_loses_none(fresh_redis):
     """While the screen answers a key the receiver applies nothing; afterwards, everything."""
     url = fresh_redis.url(0)
     with Monitor.from_settings(Settings(broker_url=url)) as monitor:
-        wait(lambda: monitor.events_connected)
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         client = redis.Redis(port=fresh_redis.port)
         now = time.time()
         _publish(client, "/0.celeryev/task.multi", [
             {"type": "task-received", "uuid": "before", "name": "n", "timestamp": now, "hostname": "w@h"}])
-        wait(lambda: "before" in monitor.state.tasks)
+        wait_until(lambda: "before" in monitor.state.tasks, what="the event published before the hold")
         monitor.HOLD_MAX = 30.0  # long enough for a loaded machine; the cap is checked below
         monitor.hold_events(30.0)
         ids = [f"held-{i}" for i in range(300)]
@@ -161,18 +163,22 @@ def test_holding_events_delays_them_and_loses_none(fresh_redis):
             _publish(client, "/0.celeryev/task.multi", [
                 {"type": "task-received", "uuid": u, "name": "n", "timestamp": now, "hostname": "w@h"}
                 for u in ids[i:i + 30]])
+        # A negative check needs time to go wrong: were the hold ignored, the
+        # receiver would apply these within a few milliseconds.
         time.sleep(0.1)
         assert not any(u in monitor.state.tasks for u in ids)
         monitor.release_events()
-        wait(lambda: all(u in monitor.state.tasks for u in ids), timeout=5)
+        wait_until(lambda: all(u in monitor.state.tasks for u in ids), what="all 300 held events applied")
         # A hold ends by itself even if nobody releases it, and is capped.
         del monitor.HOLD_MAX
         monitor.hold_events(60)
+        asked = time.monotonic()
+        assert monitor._hold_until <= asked + Monitor.HOLD_MAX  # 60 s asked, HOLD_MAX granted
         _publish(client, "/0.celeryev/task.multi", [
             {"type": "task-received", "uuid": "late", "name": "n", "timestamp": now, "hostname": "w@h"}])
-        started = time.monotonic()
-        wait(lambda: "late" in monitor.state.tasks, timeout=5)
-        assert time.monotonic() - started < 1.0
+        # Nobody releases it: the event still lands, long before the 60 s asked for.
+        wait_until(lambda: "late" in monitor.state.tasks, timeout=30,
+                   what="the event sent during an unreleased hold")
         assert monitor.state.gaps == []
 
 
@@ -180,7 +186,7 @@ def test_backlog_at_redis_is_measured_and_drains(fresh_redis):
     """A receiver held back leaves events in Redis's output buffer; the monitor sees how much."""
     url = fresh_redis.url(0)
     with Monitor.from_settings(Settings(broker_url=url)) as monitor:
-        wait(lambda: monitor.events_connected)
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         monitor.measure_backlog()
         assert monitor.state.counters.backlog == 0
         assert monitor.state.counters.backlog_limit == 32 * 1024 * 1024  # Redis's default pubsub hard limit
@@ -198,15 +204,15 @@ def test_backlog_at_redis_is_measured_and_drains(fresh_redis):
         monitor.HOLD_MAX = 30.0
         monitor.hold_events(30.0)
         pipe.execute()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def backlog() -> int:
             monitor.measure_backlog()
-            if (monitor.state.counters.backlog or 0) > 4 * 1024 * 1024:
-                break
-            time.sleep(0.05)
-        assert monitor.state.counters.backlog > 4 * 1024 * 1024
+            return monitor.state.counters.backlog or 0
+
+        wait_until(lambda: backlog() > 4 * 1024 * 1024, what="more than 4 MB waiting in Redis",
+                   detail=lambda: f"backlog {monitor.state.counters.backlog} bytes")
         monitor.release_events()
-        wait(lambda: all(u in monitor.state.tasks for u in ids), timeout=20)
+        wait_until(lambda: all(u in monitor.state.tasks for u in ids), what="all 6000 events applied")
         monitor.measure_backlog()
         assert monitor.state.counters.backlog == 0
         assert monitor.state.gaps == []
@@ -223,8 +229,8 @@ def test_a_silently_dead_event_connection_is_a_gap(fresh_redis):
     def pump(src: socket.socket, dst: socket.socket) -> None:
         src.settimeout(0.1)
         while not stop.is_set():
-            if frozen.is_set():
-                time.sleep(0.05)
+            if frozen.is_set():  # half-open: pass nothing until the test ends
+                stop.wait(0.05)
                 continue
             try:
                 data = src.recv(65536)
@@ -259,9 +265,9 @@ def test_a_silently_dead_event_connection_is_a_gap(fresh_redis):
         with Monitor.from_settings(Settings(broker_url=f"redis://127.0.0.1:{port}/0")) as monitor:
             monitor.receiver.IDLE_PING = 1.0
             monitor.receiver.PING_WAIT = 1.0
-            wait(lambda: monitor.events_connected)
+            wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
             frozen.set()  # half-open: nothing passes, nothing closes
-            wait(lambda: monitor.state.gaps, timeout=10)
+            wait_until(lambda: monitor.state.gaps, what="the idle ping to open a gap")
             assert "ping" in monitor.state.gaps[0].reason
     finally:
         stop.set()
@@ -280,17 +286,17 @@ def test_events_over_a_unix_socket(tmp_path):
                                "--appendonly", "no", "--dir", str(tmp_path)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait(path.exists, timeout=10)
+        wait_until(path.exists, what="redis-server's unix socket")
         client = redis.Redis(unix_socket_path=str(path))
-        wait(lambda: client.ping(), timeout=10)
+        wait_until(lambda: client.ping(), what="redis-server to answer on its unix socket")
         for scheme in ("redis+socket", "socket"):
             with Monitor.from_settings(Settings(broker_url=f"{scheme}://{path}")) as monitor:
                 assert monitor.events_error is None
-                wait(lambda: monitor.events_connected, timeout=10)
+                wait_until(lambda: monitor.events_connected, what=f"the event receiver to connect over {scheme}://")
                 _publish(client, "/0.celeryev/task.multi", [
                     {"type": "task-received", "uuid": scheme, "name": "n", "timestamp": time.time(),
                      "hostname": "w@h"}])
-                wait(lambda uuid=scheme: uuid in monitor.state.tasks, timeout=10)
+                wait_until(lambda uuid=scheme: uuid in monitor.state.tasks, what=f"the event sent over {scheme}://")
     finally:
         server.terminate()
         server.wait(10)
@@ -310,11 +316,11 @@ def test_events_fail_over_to_the_next_host(fresh_redis):
         dead = sock.getsockname()[1]
     url = f"redis://127.0.0.1:{dead}/0;{fresh_redis.url(0)}"
     with Monitor.from_settings(Settings(broker_url=url)) as monitor:
-        wait(lambda: monitor.events_connected, timeout=15)
+        wait_until(lambda: monitor.events_connected, what="the event receiver to fail over and connect")
         client = redis.Redis(port=fresh_redis.port)
         _publish(client, "/0.celeryev/task.multi", [
             {"type": "task-received", "uuid": "via-b", "name": "n", "timestamp": time.time(), "hostname": "w@h"}])
-        wait(lambda: "via-b" in monitor.state.tasks)
+        wait_until(lambda: "via-b" in monitor.state.tasks, what="the event published on the second host")
         monitor.measure_backlog()
         assert monitor.state.counters.backlog == 0  # measured on the server it listens to
 
@@ -337,7 +343,7 @@ def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
     app.conf.event_queue_ttl = 1.0
     with Monitor.from_settings(Settings(broker_url=rabbitmq_url), app, backfill=0) as monitor, \
             Connection(rabbitmq_url, connect_timeout=5) as conn:
-        wait(lambda: monitor.events_connected)
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
 
         def send(uuid_: str) -> None:
@@ -345,7 +351,7 @@ def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
                               "timestamp": time.time()}, routing_key="task.received", serializer="json")
 
         send("first")  # caught up: the baseline for this host's clock
-        wait(lambda: "first" in monitor.state.tasks)
+        wait_until(lambda: "first" in monitor.state.tasks, what="the first event (the caught-up baseline)")
         monitor.HOLD_MAX = 60.0
         monitor.hold_events(60.0)  # the receiver stalls while about 20 MB of events come
         padding = "x" * 1000
@@ -353,21 +359,23 @@ def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
             producer.publish({"type": "task-received", "uuid": f"late-{i}", "name": "n", "hostname": "w@h",
                               "args": padding, "timestamp": time.time()},
                              routing_key="task.received", serializer="json")
-        time.sleep(1.5)  # what waits in the queue is now past its TTL
+        time.sleep(1.5)  # the subject: what waits in the queue ages past its 1 s TTL
         monitor.release_events()
-        wait(lambda: monitor.state.gaps, timeout=20)
+        wait_until(lambda: monitor.state.gaps, what="a gap for falling behind event_queue_ttl")
         assert "event_queue_ttl" in monitor.state.gaps[0].reason
         # The loss was real: RabbitMQ dropped what waited past the TTL.
         assert sum(1 for t in monitor.state.tasks if t.startswith("late-")) < 20_000
         send("after")  # caught up again: the gap closes
-        wait(lambda: "after" in monitor.state.tasks and monitor.state.gaps[0].end is not None, timeout=10)
+        wait_until(lambda: "after" in monitor.state.tasks and monitor.state.gaps[0].end is not None,
+                           what="the gap closed once caught up")
 
 
 def test_a_reconnect_forgets_the_lag_measured_before_it(fresh_redis):
     with Monitor.from_settings(Settings(broker_url=fresh_redis.url(0))) as monitor:
-        wait(lambda: monitor.events_connected)
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         monitor.state.counters.lag = 9.0  # as left by a burst cut off mid-way
         fresh_redis.kill()
         fresh_redis.restart()
-        wait(lambda: monitor.state.gaps and monitor.state.gaps[0].end is not None, timeout=20)
+        wait_until(lambda: monitor.state.gaps and monitor.state.gaps[0].end is not None,
+                           what="the restart's gap to open and close")
         assert monitor.state.counters.lag == 0.0

@@ -6,8 +6,7 @@ import redis
 from celery import Celery
 
 from taskwatch.demo.redis_server import RedisServer
-from tests.cluster import pid_alive, service_reachable, wait_for_ping
-from tests.conftest import DemoWorkers
+from tests.cluster import DemoWorkers, pid_alive, service_reachable, wait_for_ping
 
 
 def test_redis_restarts_on_the_same_port_after_kill_9(fresh_redis: RedisServer) -> None:

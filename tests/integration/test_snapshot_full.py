@@ -7,12 +7,22 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 
+import redis
 from celery import Celery
 
 from tests.cluster import REPO_ROOT, child_env
+from tests.waiting import wait_until
+
+
+def _unacked_ids(broker_url: str) -> set[str]:
+    """Task ids in kombu's ``unacked`` hash: messages a worker took and has not acked."""
+    client = redis.Redis.from_url(broker_url, socket_timeout=5)
+    try:
+        return {json.loads(entry)[0]["headers"]["id"] for entry in client.hvals("unacked")}
+    finally:
+        client.close()
 
 
 def test_snapshot_reports_backlog_priorities_unacked_and_old_failure(demo_workers):
@@ -29,11 +39,9 @@ def test_snapshot_reports_backlog_priorities_unacked_and_old_failure(demo_worker
         app.send_task("tasks.add", args=(i, 100), queue=backlog, priority=9)
     # An ETA task: a worker takes it at once and holds it until its time.
     eta = app.send_task("tasks.add", args=(1, 2), queue="celery", countdown=600)
-    deadline = time.monotonic() + 30
-    while failed.state != "FAILURE":
-        assert time.monotonic() < deadline, "the failing report did not fail in time"
-        time.sleep(0.2)
-    time.sleep(0.5)  # let a worker prefetch the ETA task
+    wait_until(lambda: failed.state == "FAILURE", what="report 17 to fail")
+    wait_until(lambda: _unacked_ids(demo_workers.broker_url) & {eta.id},
+               what="a worker to take the ETA task (kombu's unacked hash holding it)")
 
     env = {k: v for k, v in child_env().items() if not k.startswith(("CELERY_", "TASKWATCH_"))}
     env["TASKWATCH_CONFIG"] = os.devnull

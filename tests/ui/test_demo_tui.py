@@ -11,6 +11,7 @@ import pytest
 
 from bench.terminal import Terminal
 from tests.cluster import REPO_ROOT, child_env, descendants, pid_alive
+from tests.waiting import wait_until
 
 
 def demo_terminal() -> Terminal:
@@ -26,10 +27,9 @@ def test_demo_opens_the_ui_on_its_workers_and_cleans_up(quit_key):
         assert len(family) >= 9
         term.send(quit_key)
         assert term.wait_exit(timeout=20) == 0
-        deadline = time.monotonic() + 5
-        while [p for p in family if pid_alive(p)] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [p for p in family if pid_alive(p)] == []
+        wait_until(lambda: not [p for p in family if pid_alive(p)],
+                   what="the demo's cluster to exit with it",
+                   detail=lambda: [p for p in family if pid_alive(p)])
     finally:
         term.close()
 
@@ -48,12 +48,11 @@ def test_demo_stops_everything_when_the_terminal_hangs_up():
         # Stop reading, and make the app write until the terminal's buffer is full.
         for _ in range(60):
             term.send("3" if _ % 2 else "2")
-            time.sleep(0.05)
+            time.sleep(0.05)  # paced like typing: the app redraws a whole view for each key
         term.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 25
-        while time.monotonic() < deadline and [p for p in family if pid_alive(p)]:
-            time.sleep(0.1)
-        assert [p for p in family if pid_alive(p)] == [], "taskwatch demo or its cluster outlived SIGHUP"
+        wait_until(lambda: not [p for p in family if pid_alive(p)],
+                   what="taskwatch demo and its cluster to exit after SIGHUP",
+                   detail=lambda: [p for p in family if pid_alive(p)])
         assert not workdir.exists()
     finally:
         term.close()

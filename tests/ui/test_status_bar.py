@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from taskwatch.ui.widgets.status_bar import StatusBar
-from tests.ui.test_snapshots import recorded_app
 
 
-def test_header_says_when_events_wait_at_the_broker():
-    asyncio.run(_header_scenario())
+def test_header_says_when_events_wait_at_the_broker(recorded_app):
+    asyncio.run(_header_scenario(recorded_app()))
 
 
-async def _header_scenario() -> None:
-    app = recorded_app()
+async def _header_scenario(app) -> None:
     async with app.run_test(size=(100, 24)) as pilot:
         bar = app.query_one(StatusBar)
         counters = app.state.counters

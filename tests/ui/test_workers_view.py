@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 
 from taskwatch.config import Settings
 from taskwatch.ui.app import TaskwatchApp
 from taskwatch.ui.widgets.status_bar import StatusBar
 from taskwatch.ui.widgets.workers_table import WorkersTable
+from tests.waiting import pilot_wait_until
 
 
 def settings(broker_url: str, **extra) -> Settings:
     return Settings(broker_url=broker_url, refresh_interval=0.5, **extra)
-
-
-async def wait_until(pilot, predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.1)
 
 
 def rows(app: TaskwatchApp) -> dict[str, list[str]]:
@@ -39,8 +32,10 @@ def test_workers_appear_at_80x24_and_q_exits_zero(demo_workers):
     async def scenario() -> None:
         app = TaskwatchApp(settings(demo_workers.broker_url, read_only=True))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: set(demo_workers.hostnames) <= set(rows(app))
-                             and "2/2 workers" in status(app))
+            await pilot_wait_until(pilot, lambda: set(demo_workers.hostnames) <= set(rows(app))
+                                   and "2/2 workers" in status(app),
+                                   what="both demo workers listed and counted",
+                                   detail=lambda: f"{rows(app)}\n{status(app)}")
             shown = rows(app)
             for host in demo_workers.hostnames:
                 assert shown[host][1] == "online"
@@ -50,7 +45,6 @@ def test_workers_appear_at_80x24_and_q_exits_zero(demo_workers):
             table = app.query_one(WorkersTable)
             assert table.virtual_size.width <= 80
             await pilot.press("q")
-            await pilot.pause()
         assert app.return_code == 0
 
     asyncio.run(scenario())
@@ -60,16 +54,40 @@ def test_broker_outage_is_shown_and_recovers(fresh_redis):
     async def scenario() -> None:
         app = TaskwatchApp(settings(fresh_redis.url(0)))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: "connected" in status(app))
+            await pilot_wait_until(pilot, lambda: "connected" in status(app),
+                                   what="the header to say connected")
             fresh_redis.kill()
-            await wait_until(pilot, lambda: "broker unreachable" in status(app))
-            # The UI stays responsive while the broker is down.
-            started = time.monotonic()
+            await pilot_wait_until(pilot, lambda: "broker unreachable" in status(app),
+                                   what="the header to say the broker is unreachable")
+            # r asks again at once, and the UI answers keys while that poll is
+            # out: polls are held here until the view key has been answered, as
+            # a broker that takes its time would hold them.
+            real_poll = app.monitor.poll
+            calls: list[int] = []
+            blocked: list[int] = []
+            answer = threading.Event()
+
+            def held_poll():
+                calls.append(1)
+                if not answer.wait(30):  # only if the key waited for the poll
+                    blocked.append(1)
+                return real_poll()
+
+            app.monitor.poll = held_poll
+            # The timer's next poll comes and is held; no other is armed until it ends.
+            await pilot_wait_until(pilot, lambda: len(calls) == 1, what="the next timed poll")
             await pilot.press("r")
-            await pilot.pause()
-            assert time.monotonic() - started < 0.5
+            await pilot_wait_until(pilot, lambda: len(calls) == 2, what="r to ask again")
+            await pilot.press("2")
+            assert app.view == "queues" and app.query_one("#switcher").current == "queues"
+            assert "broker unreachable" in status(app)
+            assert not blocked  # the key was answered while the poll was held
+            app.monitor.poll = real_poll
+            answer.set()
+            await pilot.press("1")
             fresh_redis.restart()
-            await wait_until(pilot, lambda: "● connected" in status(app))
+            await pilot_wait_until(pilot, lambda: "● connected" in status(app),
+                                   what="the header to say connected again")
             await pilot.press("q")
 
     asyncio.run(scenario())

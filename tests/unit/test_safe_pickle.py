@@ -15,7 +15,6 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import time
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
@@ -735,10 +734,10 @@ def test_memo_amplification_is_cut_off_quickly() -> None:
     big = _list(*(_int(i) for i in range(20_000)))
     repeat = _call(_global("builtins", "set"), GET0) + POP
     data = _p(big, MEMO0, POP, repeat * 20_000, NONE)
-    started = time.perf_counter()
+    # The cut-off is a work budget proportional to the input (counted, not
+    # timed), so the refusal itself is the check; its speed is bench material.
     with pytest.raises(Refused, match="too expensive"):
         loads(data)
-    assert time.perf_counter() - started < 2.0
 
 
 def test_colliding_int_keys_are_refused() -> None:
