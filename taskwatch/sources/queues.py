@@ -38,7 +38,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -53,7 +53,7 @@ from taskwatch.sources.broker import BadURL
 from taskwatch.sources.envelope import decode_message
 from taskwatch.sources.errors import SourceError, describe
 from taskwatch.sources.protocols import QueueProbe
-from taskwatch.sources.redis_options import fail_fast
+from taskwatch.sources.redis_url import REDIS_SCHEMES, connect, glob_escape, parse_redis_url
 from taskwatch.text import clean, mask_secrets, mask_url
 
 if TYPE_CHECKING:
@@ -141,30 +141,18 @@ class _Unacked:
     partial: bool
 
 
-@dataclass(frozen=True)
-class _RedisTarget:
-    """Where and how to connect, parsed from a kombu broker URL."""
-
-    host: str | None
-    port: int | None
-    db: int
-    username: str | None
-    password: str | None = field(repr=False)
-    ssl: dict[str, Any] | None = field(repr=False)
-    unix_socket: str | None = None
-    sentinels: tuple[tuple[str, int], ...] = ()
-
-
 class RedisQueueProbe:
     """Queue depths, ``unacked`` counts, discovery and peeking on a Redis broker.
 
-    ``url`` takes kombu's forms: ``redis://[user:password@]host[:port][/db]``,
+    ``url`` takes every form :mod:`taskwatch.sources.redis_url` parses:
+    ``redis://[user:password@]host[:port][/db]``,
     ``rediss://...?ssl_cert_reqs=required&ssl_ca_certs=...``,
     ``redis+socket:///path/to/socket``, and ``sentinel://host:26379;sentinel://...``
-    (with ``master_name``). Of a kombu failover list ``redis://a;redis://b``
-    only the first URL is used. ``key_prefix``, ``sep``, ``priority_steps``
-    and ``unacked_key`` are kombu's ``global_keyprefix``, ``sep``,
-    ``priority_steps`` and ``unacked_key`` transport options.
+    (with ``master_name``). A kombu failover list ``redis://a;redis://b`` is
+    used as kombu does: when a server refuses, the next one is tried, and
+    the one that answered is kept. ``key_prefix``, ``sep``,
+    ``priority_steps`` and ``unacked_key`` are kombu's ``global_keyprefix``,
+    ``sep``, ``priority_steps`` and ``unacked_key`` transport options.
 
     Every command has ``timeout`` as socket timeout and a refused connection
     is reported at once (redis-py 8 would otherwise retry with backoff for
@@ -199,17 +187,12 @@ class RedisQueueProbe:
         self.master_name = master_name
         self._sentinel_kwargs = dict(sentinel_kwargs or {})
         self._steps = _priority_steps(priority_steps)
-        self._target = _parse_redis_url(url, ssl_options)
         # kombu's failover form (redis://a;redis://b): one target per host,
-        # the next tried when one refuses. Sentinel URLs list sentinels instead.
-        hosts = [u.strip() for u in url.split(";") if u.strip()]
-        self._targets = ([_parse_redis_url(u, ssl_options) for u in hosts]
-                         if len(hosts) > 1 and not self._target.sentinels else [self._target])
+        # the next tried when one refuses. A sentinel URL is one target.
+        options: dict[str, Any] = {"master_name": master_name, "sentinel_kwargs": sentinel_kwargs}
+        self._parsed = parse_redis_url(url, options, ssl_options=ssl_options, what="broker URL")
+        self._targets = list(self._parsed.targets)
         self._target = self._targets[0]
-        if self._target.sentinels and not master_name:
-            raise BadURL(
-                f"broker {mask_url(url)}: a sentinel:// URL needs the master_name transport option"
-            )
         self._client: redis.Redis | None = None
         self._connected_once = False
         self._lock = threading.Lock()
@@ -337,52 +320,9 @@ class RedisQueueProbe:
             self._client = self._connect()
         return self._client
 
-    def _connection_kwargs(self) -> dict[str, Any]:
-        return fail_fast(self.timeout)  # _call() handles stale connections
-
     def _connect(self) -> redis.Redis:
-        import redis
-
-        target = self._target
-        common = self._connection_kwargs()
-        auth = {"username": target.username, "password": target.password}
-        if target.unix_socket:
-            return redis.Redis(unix_socket_path=target.unix_socket, db=target.db, **auth, **common)
-        host, port = target.host, target.port
-        if target.sentinels:
-            host, port = self._resolve_master()
-        return redis.Redis(
-            host=host or "127.0.0.1",
-            port=port or 6379,
-            db=target.db,
-            max_connections=4,
-            **auth,
-            **(target.ssl or {}),
-            **common,
-        )
-
-    def _resolve_master(self) -> tuple[str, int]:
-        import redis
-        from redis.sentinel import MasterNotFoundError, Sentinel
-
-        sentinel_kwargs = {**self._connection_kwargs(), **self._sentinel_kwargs}
-        sentinel = Sentinel(list(self._target.sentinels), sentinel_kwargs=sentinel_kwargs)
-        try:
-            host, port = sentinel.discover_master(self.master_name)
-        except MasterNotFoundError as exc:
-            raise QueueProbeError(
-                clean(
-                    f"sentinel {mask_url(self.url)}: no master {self.master_name!r}: "
-                    f"{describe(exc)}",
-                    400,
-                    single_line=True,
-                )
-            ) from None
-        except redis.RedisError as exc:
-            raise self._error("sentinel", exc) from None
-        finally:
-            _close_sentinel(sentinel)
-        return str(host), int(port)
+        # _call() handles stale connections
+        return connect(self._parsed, self._target, timeout=self.timeout, max_connections=4)
 
     # discovery
 
@@ -399,7 +339,7 @@ class RedisQueueProbe:
         """Exchange -> ``(routing_key, pattern, queue)`` of every binding table."""
         prefix = self._k(_BINDING)
         permanent = self._k(_BINDING_PERMANENT)
-        match = _glob_escape(self._k("_kombu.binding")) + "*"
+        match = glob_escape(self._k("_kombu.binding")) + "*"
         keys: list[bytes] = []
         cursor = 0
         while True:
@@ -708,122 +648,8 @@ def _topic_match(binding_key: str, routing_key: str) -> bool:
     return re.match(r"\.".join(words) + r"\Z", routing_key) is not None
 
 
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-
-
-def _close_sentinel(sentinel: Any) -> None:
-    close = getattr(sentinel, "close", None)  # redis-py >= 8.1
-    if callable(close):
-        try:
-            close()
-        except Exception:  # noqa: BLE001 - closing only
-            pass
-        return
-    for node in getattr(sentinel, "sentinels", ()):
-        try:
-            node.close()
-        except Exception:  # noqa: BLE001 - closing only
-            pass
-
-
-def _parse_redis_url(url: str, ssl_options: Mapping[str, Any] | None) -> _RedisTarget:
-    from kombu.utils.url import url_to_parts
-
-    if not url or "://" not in url:
-        raise BadURL(f"bad broker URL {mask_url(url)!r}: expected redis://host:port/db")
-    urls = [u.strip() for u in url.split(";") if u.strip()]
-    first = urls[0]
-    scheme = first.split("://", 1)[0].lower()
-    if scheme in ("redis+socket", "socket"):
-        path = first.split("://", 1)[1].split("?", 1)[0]
-        if not path.startswith("/"):
-            raise BadURL(f"bad broker URL {mask_url(url)!r}: expected redis+socket:///path")
-        return _RedisTarget(None, None, 0, None, None, None, unix_socket=path)
-    if scheme not in ("redis", "rediss", "sentinel"):
-        raise BadURL(f"bad broker URL {mask_url(url)!r}: not a Redis URL")
-    try:
-        parts = url_to_parts(first)
-        db = _redis_db(parts.path)
-        sentinels: list[tuple[str, int]] = []
-        if scheme == "sentinel":
-            for item in urls:
-                sp = url_to_parts(item)
-                if sp.scheme == "sentinel" and sp.hostname:
-                    sentinels.append((sp.hostname, sp.port or 26379))
-    except ValueError as exc:
-        raise BadURL(f"bad broker URL {mask_url(url)!r}: {describe(exc)}") from None
-    ssl: dict[str, Any] | None = None
-    query = {k: v for k, v in parts.query.items() if k.startswith("ssl_")}
-    if scheme == "rediss" or query or ssl_options:
-        ssl = {"ssl": True}
-        for key, value in {**query, **dict(ssl_options or {})}.items():
-            if key == "ssl_cert_reqs" and isinstance(value, str):
-                if value not in _CERT_REQS:
-                    raise BadURL(
-                        f"bad broker URL {mask_url(url)!r}: ssl_cert_reqs must be one of "
-                        "required, optional, none"
-                    )
-                value = _CERT_REQS[value]
-            elif key == "ssl_check_hostname" and isinstance(value, str):
-                value = value.lower() != "false"
-            if key in _SSL_KEYS:
-                ssl[key] = value
-        if ssl.get("ssl_cert_reqs") in ("none", 0):  # ssl.CERT_NONE == 0
-            # Python refuses CERT_NONE with hostname checks on.
-            ssl.setdefault("ssl_check_hostname", False)
-    return _RedisTarget(
-        host=parts.hostname,
-        port=parts.port,
-        db=db,
-        username=parts.username,
-        password=parts.password,
-        ssl=ssl,
-        sentinels=tuple(sentinels),
-    )
-
-
-# kombu.utils.url.parse_ssl_cert_reqs's names, as redis-py's own strings.
-_CERT_REQS = {
-    "CERT_REQUIRED": "required",
-    "CERT_OPTIONAL": "optional",
-    "CERT_NONE": "none",
-    "required": "required",
-    "optional": "optional",
-    "none": "none",
-}
-_SSL_KEYS = frozenset(
-    {
-        "ssl_cert_reqs",
-        "ssl_ca_certs",
-        "ssl_certfile",
-        "ssl_keyfile",
-        "ssl_check_hostname",
-        "ssl_ca_path",
-        "ssl_ca_data",
-        "ssl_password",
-        "ssl_min_version",
-        "ssl_ciphers",
-    }
-)
-
-
-def _redis_db(path: str | None) -> int:
-    """kombu's ``_prepare_virtual_host``: ``''`` and ``'/'`` are db 0."""
-    if not path or path == "/":
-        return 0
-    path = path.lstrip("/")
-    try:
-        db = int(path)
-    except ValueError:
-        raise ValueError(f"the database must be a number, not {path!r}") from None
-    if db < 0:
-        raise ValueError(f"the database must not be negative: {db}")
-    return db
 
 
 # -- RabbitMQ over AMQP -------------------------------------------------------
@@ -1139,7 +965,6 @@ def _rates(stats: object) -> dict[str, float]:
 
 # -- factory -----------------------------------------------------------------
 
-_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "socket", "sentinel")
 _AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 
 
@@ -1152,7 +977,7 @@ def queue_probe(
 ) -> QueueProbe:
     """The probe for ``broker_url``'s transport.
 
-    Redis (``redis``, ``rediss``, ``redis+socket``, ``sentinel`` with the
+    Redis (``redis``, ``rediss``, ``unix``, ``redis+socket``, ``sentinel`` with the
     ``master_name`` transport option): :class:`RedisQueueProbe`, honouring the
     ``global_keyprefix``, ``sep``, ``priority_steps`` and ``unacked_key``
     transport options. RabbitMQ: :class:`ManagementQueueProbe` when
@@ -1164,7 +989,7 @@ def queue_probe(
     if not broker_url or "://" not in broker_url:
         raise BadURL(f"bad broker URL {mask_url(broker_url)!r}: expected transport://host")
     scheme = broker_url.split("://", 1)[0].strip().lower()
-    if scheme in _REDIS_SCHEMES:
+    if scheme in REDIS_SCHEMES:
         steps = options.get("priority_steps") or DEFAULT_PRIORITY_STEPS
         return RedisQueueProbe(
             broker_url,

@@ -47,14 +47,13 @@ from datetime import UTC, date, datetime
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from taskwatch.records import ExactCall, StoredResult
 from taskwatch.reprs import Full, Writer, render, write_call
 from taskwatch.sources import safe_pickle
 from taskwatch.sources.errors import SourceError, describe
 from taskwatch.sources.protocols import ResultBackend
-from taskwatch.sources.redis_options import fail_fast
+from taskwatch.sources.redis_url import RedisURLError, connect, glob_escape, parse_redis_url
 from taskwatch.text import clean, mask_url
 
 if TYPE_CHECKING:
@@ -399,54 +398,6 @@ def _peek(raw: bytes, decoded: _Decoded) -> tuple[str, float | None]:
 
 # -- Redis --------------------------------------------------------------------
 
-_REDIS_OPTIONS = {
-    "ssl_cert_reqs": str,
-    "ssl_ca_certs": str,
-    "ssl_ca_path": str,
-    "ssl_certfile": str,
-    "ssl_keyfile": str,
-    "ssl_check_hostname": lambda v: v.lower() in ("1", "true", "yes", "on"),
-}
-_CERT_REQS = {"cert_required": "required", "cert_optional": "optional", "cert_none": "none"}
-
-
-def _redis_kwargs(url: str) -> dict[str, Any]:
-    """redis-py connection arguments from a Celery Redis result backend URL."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
-        raise UnsupportedBackend(f"result backend {mask_url(url)}: {exc}") from None
-    scheme = parts.scheme.lower()
-    kwargs: dict[str, Any] = {"host": parts.hostname or "localhost"}
-    try:
-        kwargs["port"] = parts.port or 6379
-    except ValueError:
-        raise UnsupportedBackend(f"bad result backend URL {mask_url(url)!r}: bad port") from None
-    if parts.username:
-        kwargs["username"] = unquote(parts.username)
-    if parts.password:
-        kwargs["password"] = unquote(parts.password)
-    db = parts.path.strip("/") or "0"
-    query = dict(parse_qsl(parts.query))
-    db = query.pop("db", db)
-    if not db.isdigit():
-        raise UnsupportedBackend(
-            f"bad result backend URL {mask_url(url)!r}: db {db!r} is not a number"
-        )
-    kwargs["db"] = int(db)
-    if "password" in query and "password" not in kwargs:
-        kwargs["password"] = query["password"]
-    if scheme == "rediss":
-        kwargs["ssl"] = True
-        for name, convert in _REDIS_OPTIONS.items():
-            if name in query:
-                kwargs[name] = convert(query[name])
-        if "ssl_cert_reqs" in kwargs:
-            reqs = kwargs["ssl_cert_reqs"]
-            kwargs["ssl_cert_reqs"] = _CERT_REQS.get(reqs.lower(), reqs.lower())
-    return kwargs
-
-
 class RedisResultBackend:
     """Reads ``celery-task-meta-*`` keys; never writes.
 
@@ -465,14 +416,17 @@ class RedisResultBackend:
         *,
         max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
-        import redis
 
         self.url = url
         self.timeout = timeout
         self.key_prefix = key_prefix
         self.max_value_bytes = max_value_bytes
         self._prefix = key_prefix.encode()
-        self._client: redis.Redis = redis.Redis(**_redis_kwargs(url), **fail_fast(timeout))
+        try:
+            parsed = parse_redis_url(url, what="result backend URL")
+        except RedisURLError as exc:
+            raise UnsupportedBackend(str(exc)) from None
+        self._client: redis.Redis = connect(parsed, timeout=timeout)
         #: what the last ``recent`` call looked at: keys seen, complete scan, seconds
         self.last_scan: dict[str, Any] = {}
 
@@ -554,7 +508,7 @@ class RedisResultBackend:
         import redis
 
         count = 1000
-        match = _glob_escape(self._prefix) + b"*"
+        match = glob_escape(self._prefix) + b"*"
         seen: dict[bytes, None] = {}
         cursor = 0
         examined = 0
@@ -622,10 +576,6 @@ class RedisResultBackend:
                 else:
                     size = sizes.get(key)
                     yield (value, size if isinstance(size, int) else None)
-
-
-def _glob_escape(text: bytes) -> bytes:
-    return re.sub(rb"([*?\[\]\\])", rb"\\\1", text)
 
 
 # -- SQL databases ------------------------------------------------------------
