@@ -16,7 +16,7 @@ Stored values are untrusted. They are decoded by content, whatever the
 backend was configured with: JSON (Celery's default, with kombu's
 ``{"__type__", "__value__"}`` markers for datetimes, decimals, UUIDs and
 bytes); pickle (recognised by its protocol 2-5 header) through
-:mod:`taskwatch.sources.safe_pickle` with :data:`~.safe_pickle.PRIMITIVES`
+:mod:`taskwatch.sources.safe_pickle` with :data:`~taskwatch.sources.pickle_policies.CELERY_RESULTS`
 only, so other objects (exceptions too) come back as inert placeholders that
 are shown by name and arguments; msgpack, YAML and anything else are not
 decoded and show as ``<msgpack value, N bytes, not decoded>`` with status

@@ -2,8 +2,8 @@
 
 JSON (Celery's default, with kombu's ``{"__type__", "__value__"}`` markers for
 datetimes, decimals, UUIDs and bytes); pickle (recognised by its protocol 2-5
-header) through :mod:`taskwatch.sources.safe_pickle` with the Celery results
-policy only; msgpack, YAML and anything else are sniffed, never decoded. A
+header) through :mod:`taskwatch.sources.safe_pickle` with the
+:data:`~taskwatch.sources.pickle_policies.CELERY_RESULTS` policy only; msgpack, YAML and anything else are sniffed, never decoded. A
 decoded meta dict becomes a :class:`~taskwatch.records.StoredResult` of
 bounded, cleaned text (:func:`build`), with the exact arguments kept when
 they are plain data a retry can resend (:func:`plain`). Never raises.
@@ -27,6 +27,7 @@ from taskwatch.records import ExactCall, StoredResult
 from taskwatch.reprs import VALUE_LIMIT, Full, Writer, render, write_call
 from taskwatch.sources import safe_pickle
 from taskwatch.sources.errors import describe
+from taskwatch.sources.pickle_policies import CELERY_RESULTS
 from taskwatch.sources.results.common import (
     EXCEPTION_LIMIT,
     EXCEPTION_STATES,
@@ -65,7 +66,7 @@ def decode(raw: bytes | None, size: int | None = None) -> Decoded:
         )
     if _PICKLE_HEADER.match(raw):
         try:
-            return Decoded(safe_pickle.loads(raw, allow=safe_pickle.PRIMITIVES), "pickle")
+            return Decoded(safe_pickle.loads(raw, allow=CELERY_RESULTS), "pickle")
         except Exception as exc:  # noqa: BLE001 - UnpicklingError and the size check
             return Decoded(None, "pickle", f"undecodable pickle: {describe(exc)}", ok=False)
     if raw[:1] and raw[0] in _JSON_START:
