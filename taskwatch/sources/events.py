@@ -17,20 +17,28 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from taskwatch.sources.errors import describe
 from taskwatch.sources.protocols import EventSink
-from taskwatch.sources.redis_options import fail_fast
+from taskwatch.sources.redis_url import (
+    REDIS_SCHEMES,
+    RedisTarget,
+    RedisURL,
+    connect,
+    glob_escape,
+    parse_redis_url,
+)
 from taskwatch.text import mask_url
+
+if TYPE_CHECKING:
+    import redis
 
 _b64decode = base64.b64decode
 _loads = orjson.loads
@@ -166,19 +174,23 @@ class _Receiver(threading.Thread):
     def _interrupt(self) -> None: pass
 
 
-_GLOB = re.compile(r"([*?\[\]\\])")
-
-
 def redis_event_channel(broker_url: str, transport_options: Mapping[str, Any] | None = None,
                         exchange: str = "celeryev") -> str:
     """The pub/sub channel workers publish events on, without routing key.
 
     kombu: ``<global_keyprefix><keyprefix_fanout><exchange>[/<routing key>]``
     where ``keyprefix_fanout`` is ``/{db}.`` unless the ``fanout_prefix``
-    transport option says otherwise.
+    transport option says otherwise. Raises
+    :class:`~taskwatch.sources.redis_url.RedisURLError` for a bad URL.
     """
+    return _event_channel(parse_redis_url(broker_url, transport_options, what="broker URL"),
+                          transport_options, exchange)
+
+
+def _event_channel(parsed: RedisURL, transport_options: Mapping[str, Any] | None,
+                   exchange: str) -> str:
     options = dict(transport_options or {})
-    db = _redis_db(broker_url)
+    db = parsed.db
     fanout_prefix = options.get("fanout_prefix", True)
     if fanout_prefix is True:
         prefix = f"/{db}."
@@ -186,55 +198,21 @@ def redis_event_channel(broker_url: str, transport_options: Mapping[str, Any] | 
         prefix = fanout_prefix.format(db=db) if "{db}" in fanout_prefix else fanout_prefix
     else:
         prefix = ""
-    return f"{options.get('global_keyprefix', '')}{prefix}{exchange}"
+    return f"{parsed.key_prefix}{prefix}{exchange}"
 
 
-def _redis_db(url: str) -> int:
-    parts = urlsplit(url.split(";")[0])
-    path = parts.path.strip("/")
-    if path.isdigit():
-        return int(path)
-    for item in parts.query.split("&"):
-        key, _, value = item.partition("=")
-        if key in ("db", "virtual_host") and value.isdigit():
-            return int(value)
-    return 0
-
-
-def redis_client(broker_url: str, transport_options: Mapping[str, Any] | None = None, timeout: float = 3.0,
-                 client_name: str | None = None):
-    """A redis-py client for a kombu Redis/Sentinel broker URL; fails fast.
+def redis_client(parsed: RedisURL, target: RedisTarget | None = None, timeout: float = 3.0,
+                 client_name: str | None = None) -> redis.Redis:
+    """A fail-fast client for one target of a parsed broker URL (default: the first).
 
     ``client_name`` is set on every connection it opens (CLIENT SETNAME), so
     the connection can be found again in CLIENT LIST.
     """
-    import redis
-
-    options = dict(transport_options or {})
-    urls = [u for u in broker_url.split(";") if u]
+    extra: dict[str, Any] = {"client_name": client_name} if client_name else {}
     # Reads wait in select() with their own timeout; the read timeout bounds
     # a read on a connection that went silent half-way through a reply.
-    common: dict[str, Any] = {**fail_fast(timeout, read_timeout=max(timeout, 5.0)), "socket_keepalive": True}
-    if client_name:
-        common["client_name"] = client_name
-    if urls[0].startswith("sentinel://"):
-        from redis.sentinel import Sentinel
-
-        first = urlsplit(urls[0])
-        hosts = [(urlsplit(u).hostname or "localhost", urlsplit(u).port or 26379) for u in urls]
-        master = options.get("master_name")
-        if not master:
-            raise ValueError("sentinel:// needs the 'master_name' transport option")
-        sentinel = Sentinel(hosts, sentinel_kwargs=options.get("sentinel_kwargs"), **common)
-        return sentinel.master_for(master, password=first.password, username=first.username or None,
-                                   db=_redis_db(urls[0]), **common)
-    url = urls[0]
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() in ("socket", "redis+socket"):  # kombu's names for a Unix socket
-        url = "unix://" + rest
-    if url.lower().startswith("unix://"):
-        common.pop("socket_keepalive")  # not a TCP socket option redis-py takes for these
-    return redis.Redis.from_url(url, **common)
+    return connect(parsed, target, timeout=timeout, read_timeout=max(timeout, 5.0),
+                   keepalive=True, **extra)
 
 
 @dataclass(frozen=True)
@@ -271,14 +249,16 @@ class RedisEventReceiver(_Receiver):
                  exchange: str = "celeryev", timeout: float = 3.0) -> None:
         super().__init__(broker_url, sink, name="taskwatch-events-redis")
         self.transport_options = dict(transport_options or {})
-        self.channel = redis_event_channel(broker_url, transport_options, exchange)
+        self._parsed = parse_redis_url(broker_url, transport_options, what="broker URL")
+        self.channel = _event_channel(self._parsed, transport_options, exchange)
         self.timeout = timeout
         # Our pub/sub connection's name, to find it in CLIENT LIST (backlog).
         self.client_name = f"taskwatch-events-{os.getpid()}-{id(self):x}"
         self._pubsub = None
         self._client = None
         self._side = None  # a second connection, for backlog(); used by the polling thread only
-        self._url = broker_url  # of the server we listen to (one of several in kombu's a;b form)
+        # the server we listen to (one of several in kombu's a;b form)
+        self._target = self._parsed.targets[0]
         self._limit: int | None | bool = False  # pub/sub hard limit; False: not asked yet
 
     def backlog(self) -> Backlog | None:
@@ -295,7 +275,7 @@ class RedisEventReceiver(_Receiver):
 
         try:
             if self._side is None:
-                self._side = redis_client(self._url, self.transport_options, min(self.timeout, 2.0))
+                self._side = redis_client(self._parsed, self._target, min(self.timeout, 2.0))
             clients = self._side.client_list(_type="pubsub")
             if self._limit is False:
                 self._limit = _pubsub_hard_limit(self._side)
@@ -322,25 +302,23 @@ class RedisEventReceiver(_Receiver):
         super().stop(timeout)
         self._close_side()
 
-    def _candidates(self) -> list[str]:
-        """The URLs to try, the one that worked last first (kombu's ``a;b`` failover form).
+    def _candidates(self) -> list[RedisTarget]:
+        """The servers to try, the one that worked last first (kombu's ``a;b`` failover form).
 
-        Sentinel URLs name sentinels, not servers: they stay one URL.
+        A sentinel URL names sentinels, not servers: it is one target.
         """
-        urls = [u for u in self.broker_url.split(";") if u]
-        if len(urls) < 2 or urls[0].lower().startswith("sentinel://"):
-            return [self.broker_url]
-        start = urls.index(self._url) if self._url in urls else 0
-        return urls[start:] + urls[:start]
+        targets = list(self._parsed.targets)
+        start = targets.index(self._target) if self._target in targets else 0
+        return targets[start:] + targets[:start]
 
     def _open(self) -> None:
         error: Exception | None = None
-        for url in self._candidates():
+        for target in self._candidates():
             client = None
             try:
-                client = redis_client(url, self.transport_options, self.timeout, client_name=self.client_name)
+                client = redis_client(self._parsed, target, self.timeout, client_name=self.client_name)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                escaped = _GLOB.sub(r"\\\1", self.channel)
+                escaped = glob_escape(self.channel)
                 pubsub.psubscribe(f"{escaped}/*")
                 pubsub.subscribe(self.channel)  # brokers with fanout_patterns off
             except Exception as exc:  # noqa: BLE001 - the next host, then the caller's backoff
@@ -348,8 +326,8 @@ class RedisEventReceiver(_Receiver):
                 if client is not None:
                     client.close()
                 continue
-            if url != self._url:
-                self._url = url
+            if target is not self._target:
+                self._target = target
                 self._close_side()  # the backlog probe must look at the server we listen to
             self._client, self._pubsub = client, pubsub
             return
@@ -515,7 +493,7 @@ def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mappi
     ``event_queue_expires`` (RabbitMQ), as Celery's own receivers use them.
     """
     scheme = check_event_transport(broker_url)
-    if scheme in _REDIS_SCHEMES:
+    if scheme in REDIS_SCHEMES:
         return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
                                   exchange=exchange, timeout=timeout)
     return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout,
@@ -523,14 +501,13 @@ def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mappi
                              queue_expires=60.0 if queue_expires is None else queue_expires)
 
 
-_REDIS_SCHEMES = ("redis", "rediss", "sentinel", "socket", "redis+socket", "unix")
 _AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 
 
 def check_event_transport(broker_url: str) -> str:
     """The URL's scheme when taskwatch can listen to events on it; else ValueError."""
     scheme = broker_url.split("://", 1)[0].lower()
-    if scheme not in _REDIS_SCHEMES + _AMQP_SCHEMES:
+    if scheme not in REDIS_SCHEMES + _AMQP_SCHEMES:
         raise ValueError(f"events over {scheme}:// are not supported (Redis and AMQP are)")
     return scheme
 

@@ -31,10 +31,10 @@ from taskwatch.sources.queues import (
     ManagementQueueProbe,
     QueueProbeError,
     RedisQueueProbe,
-    _unacked_route,
     is_internal_queue,
     queue_probe,
 )
+from taskwatch.sources.queues.routing import unacked_route
 from tests.cluster import service_reachable, start_worker, wait_for_ping
 from tests.waiting import wait_until
 
@@ -259,10 +259,10 @@ def test_unacked_routes_are_read_off_the_end_exactly_like_a_full_parse():
         routing_key = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
         message = {"body": "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))}
         entry = json.dumps([message, exchange, routing_key], ensure_ascii=rng.random() < 0.5)
-        assert _unacked_route(entry.encode()) == (exchange, routing_key), entry
+        assert unacked_route(entry.encode()) == (exchange, routing_key), entry
     message = {"properties": {"delivery_info": {"exchange": "ex", "routing_key": "rk"}}}
-    assert _unacked_route(json.dumps(message).encode()) == ("ex", "rk")
-    assert _unacked_route(b"\xff garbage") == ("", "")
+    assert unacked_route(json.dumps(message).encode()) == ("ex", "rk")
+    assert unacked_route(b"\xff garbage") == ("", "")
 
 
 @pytest.mark.parametrize(

@@ -240,14 +240,14 @@ def test_states_read_from_a_result_backend_count_like_event_states():
     import json as _json
 
     from taskwatch.engine.query import select_tasks, tab_counts
-    from taskwatch.sources.results import _from_stored
+    from taskwatch.sources.results.decode import from_stored
 
     s = ClusterState()
     for tid, status in (("t1", "SUCCESS"), ("t2", "FAILURE")):
         raw = _json.dumps({"status": status, "result": 1, "traceback": "tb" if status == "FAILURE" else None,
                            "children": [], "date_done": "2026-11-27T00:00:00", "task_id": tid,
                            "name": "proj.add"}).encode()
-        s.apply_stored_result(_from_stored(tid, raw, None), recovered=False)
+        s.apply_stored_result(from_stored(tid, raw, None), recovered=False)
     assert (s.names["proj.add"].succeeded, s.names["proj.add"].failed) == (1, 1)
     assert select_tasks(s, "failed") == ["t2"] and tab_counts(s)["succeeded"] == 1
 

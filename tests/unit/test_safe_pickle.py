@@ -31,9 +31,9 @@ from apscheduler.triggers.cron.expressions import AllExpression
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from taskwatch.sources.pickle_policies import APSCHEDULER_JOBS as APSCHEDULER_JOB
+from taskwatch.sources.pickle_policies import DATETIME
 from taskwatch.sources.safe_pickle import (
-    APSCHEDULER_JOB,
-    DATETIME,
     PRIMITIVES,
     Opaque,
     Refused,
