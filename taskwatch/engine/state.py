@@ -23,19 +23,28 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from taskwatch.engine.sketch import QuantileSketch
+from taskwatch.engine.entities import (
+    FAILURE,
+    FINAL,
+    KNOWN_STATES,
+    PENDING,
+    RECEIVED,
+    REJECTED,
+    RETRY,
+    REVOKED,
+    SENT,
+    STARTED,
+    SUCCESS,
+    Counters,
+    Gap,
+    NameStats,
+    Task,
+    WorkerInfo,
+)
 from taskwatch.records import ExactCall, HeldTask, QueueDepth, StoredResult, TaskPoll, WorkerReport
 from taskwatch.reprs import call_text
 from taskwatch.text import clean
 
-# Celery state names.
-PENDING, SENT, RECEIVED, STARTED = "PENDING", "SENT", "RECEIVED", "STARTED"
-SUCCESS, FAILURE, RETRY, REVOKED, REJECTED = "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED"
-FINAL = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
-# The constants themselves, by name: states compare by identity (``is``) on
-# the hot path, so a state read from elsewhere (a result backend) is mapped
-# to its constant first.
-KNOWN_STATES = {s: s for s in (PENDING, SENT, RECEIVED, STARTED, SUCCESS, FAILURE, RETRY, REVOKED, REJECTED)}
 OFFSET_FOR = 300.0  # seconds a host's clock-offset baseline is kept before it is measured again
 MAX_CHILDREN = 1000  # children kept per task (the detail shows 20); bounds the duplicate check
 
@@ -98,153 +107,6 @@ def _moment(value: Any) -> float | None:
 def _duration(value: Any) -> float | None:
     number = _num(value)
     return number if number is not None and 0.0 <= number < LATEST else None
-
-
-class Task:
-    """One task as seen so far. ``recovered`` marks facts filled in after a gap."""
-
-    __slots__ = (
-        "uuid", "name", "state", "state_ts", "worker", "queue", "args", "kwargs", "call",
-        "result", "exception", "traceback", "retries", "eta", "expires", "sent", "received",
-        "started", "finished", "runtime", "parent_id", "root_id", "children", "recovered",
-    )
-
-    def __init__(self, uuid: str) -> None:
-        self.uuid = uuid
-        self.name: str | None = None
-        self.state = PENDING
-        self.state_ts = 0.0
-        self.worker: str | None = None
-        self.queue: str | None = None
-        self.args: str | None = None
-        self.kwargs: str | None = None
-        # The real argument values (inspect, result backend), kept once:
-        # ``args``/``kwargs`` above are their display text.
-        self.call: ExactCall | None = None
-        self.result: str | None = None
-        self.exception: str | None = None
-        self.traceback: str | None = None
-        self.retries = 0
-        self.eta: str | None = None
-        self.expires: str | None = None
-        self.sent: float | None = None
-        self.received: float | None = None
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.runtime: float | None = None
-        self.parent_id: str | None = None
-        self.root_id: str | None = None
-        self.children: list[str] | None = None
-        self.recovered = False
-
-    @property
-    def exact_args(self) -> bool:
-        """``args``/``kwargs`` show the real values, not a sender's cut repr."""
-        return self.call is not None
-
-
-class WorkerInfo:
-    """A worker as its heartbeats and inspect replies describe it."""
-
-    __slots__ = (
-        "hostname", "freq", "last_heartbeat", "offline_at", "active", "processed", "loadavg",
-        "sw_ver", "pid", "pool", "concurrency", "queues", "last_ping", "error",
-    )
-
-    def __init__(self, hostname: str) -> None:
-        self.hostname = hostname
-        self.freq = 2.0
-        self.last_heartbeat: float | None = None  # local time we received it
-        self.offline_at: float | None = None
-        self.active: int | None = None
-        self.processed: int | None = None
-        self.loadavg: list[float] | None = None
-        self.sw_ver: str | None = None
-        self.pid: int | None = None
-        self.pool: str | None = None
-        self.concurrency: int | None = None
-        self.queues: tuple[str, ...] = ()
-        self.last_ping: float | None = None
-        self.error: str | None = None
-
-    def last_seen(self) -> float | None:
-        seen = [t for t in (self.last_heartbeat, self.last_ping) if t is not None]
-        return max(seen) if seen else None
-
-    def online(self, now: float) -> bool:
-        """Celery's rule: alive while a heartbeat is younger than 2 x freq.
-
-        A worker only seen through ``ping`` (events off) counts as online
-        while its last answer is younger than the same window.
-        """
-        seen = self.last_seen()
-        if seen is None:
-            return False
-        if self.offline_at is not None and self.offline_at >= seen:
-            return False
-        return now - seen <= 2 * max(self.freq, 1.0) + 1.0
-
-
-class NameStats:
-    """Per task name: counters, a one-minute rate window and runtime quantiles."""
-
-    __slots__ = ("name", "received", "succeeded", "failed", "retried", "revoked", "runtimes",
-                 "_counts", "_seconds")
-
-    WINDOW = 60
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.received = self.succeeded = self.failed = self.retried = self.revoked = 0
-        self.runtimes = QuantileSketch()
-        # A ring of per-second counts of finished tasks; _seconds says which
-        # second each slot currently counts.
-        self._counts = [0] * self.WINDOW
-        self._seconds = [-1] * self.WINDOW
-
-    def _tick(self, ts: float) -> None:
-        second = int(ts)
-        slot = second % self.WINDOW
-        if self._seconds[slot] != second:
-            self._seconds[slot] = second
-            self._counts[slot] = 0
-        self._counts[slot] += 1
-
-    def rate(self, now: float) -> float:
-        """Finished tasks per second over the last minute."""
-        second = int(now)
-        total = sum(
-            count for count, sec in zip(self._counts, self._seconds, strict=True)
-            if second - self.WINDOW < sec <= second
-        )
-        return total / self.WINDOW
-
-    @property
-    def failure_ratio(self) -> float | None:
-        done = self.succeeded + self.failed
-        return None if not done else self.failed / done
-
-
-@dataclass
-class Gap:
-    start: float
-    end: float | None
-    reason: str
-    repaired: bool = False
-
-
-@dataclass
-class Counters:
-    events_received: int = 0
-    events_undecodable: int = 0
-    tasks_seen: int = 0
-    tasks_evicted: int = 0
-    lag: float = 0.0  # seconds the receiver is behind, last batch (clock differences taken out)
-    max_lag: float = 0.0
-    # Bytes of events the broker holds for us, unread (None: not known), and
-    # the size at which it cuts the connection (losing them).
-    backlog: int | None = None
-    backlog_limit: int | None = None
 
 
 @dataclass
