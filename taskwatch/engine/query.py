@@ -161,10 +161,18 @@ def elapsed(task: Task, now: float | None = None) -> float | None:
     Celery reports a runtime only with task-succeeded; for a failed (or
     revoked, or retried) task it is the time from started to finished.
     """
+    if task.started is not None and task.state is STARTED and task.runtime is None:
+        return max(0.0, (time.time() if now is None else now) - task.started)
+    return runtime(task)
+
+
+def runtime(task: Task) -> float | None:
+    """How long a task ran: Celery's own figure (task-succeeded), else started to finished.
+
+    The one rule for the TUI and ``snapshot``; None while it has not finished.
+    """
     if task.runtime is not None:
         return task.runtime
-    if task.started is not None and task.state is STARTED:
-        return max(0.0, (time.time() if now is None else now) - task.started)
     if task.started is not None and task.finished is not None and task.finished >= task.started:
         return task.finished - task.started
     return None

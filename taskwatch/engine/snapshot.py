@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from taskwatch.engine.query import runtime
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import mask_url
 
@@ -48,7 +49,7 @@ def task_document(task: Task) -> dict[str, Any]:
         "received": iso(task.received),
         "started": iso(task.started),
         "finished": iso(task.finished),
-        "runtime": _round(task.runtime, 6),
+        "runtime": _round(runtime(task), 6),
         "parent_id": task.parent_id,
         "root_id": task.root_id,
         "children": list(task.children or ()),

@@ -35,5 +35,13 @@ def test_the_recorded_stream_gives_the_pinned_document():
     assert set(document) == set(pinned)
 
 
+def test_every_task_that_started_and_finished_has_a_runtime():
+    """Celery's task-failed carries no runtime; the TUI showed one, the JSON said null."""
+    tasks = recorded_document()["tasks"]
+    finished = [t for t in tasks if t["started"] and t["finished"]]
+    assert any(t["state"] == "FAILURE" for t in finished)
+    assert all(t["runtime"] is not None and t["runtime"] >= 0 for t in finished)
+
+
 if __name__ == "__main__":
     print(json.dumps(recorded_document(), indent=1, sort_keys=True, ensure_ascii=False))
