@@ -10,10 +10,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from taskwatch.monitor import Monitor
+from taskwatch.records import PeekedMessage
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 
 
-def render_messages(queue: str, messages: list, error: str | None) -> Text:
+def render_messages(queue: str, messages: list[PeekedMessage], error: str | None) -> Text:
     text = Text()
     text.append(f"Next messages in {queue}", style="bold")
     text.append("  (read with LRANGE: nothing is consumed)\n\n", style="dim")
@@ -43,7 +45,7 @@ def render_messages(queue: str, messages: list, error: str | None) -> Text:
         if message.kwargs and message.kwargs != "{}":
             text.append("    kwargs ", style="dim")
             text.append(message.kwargs + "\n")
-        if getattr(message, "error", None):
+        if message.error:
             text.append(f"    {message.error}\n", style="red")
     return text
 
@@ -59,7 +61,7 @@ class QueuePeek(ScrollKeys, ModalScreen[None]):
                                  background: $surface; padding: 0 1; }
     """
 
-    def __init__(self, monitor, queue: str, count: int = 10) -> None:
+    def __init__(self, monitor: Monitor, queue: str, count: int = 10) -> None:
         super().__init__()
         self.monitor = monitor
         self.queue = queue
