@@ -279,3 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         rc = 1
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+# The action commands (revoke, retry, purge, worker, audit) register on `cli`.
+from taskwatch import cli_actions  # noqa: E402, F401

@@ -252,3 +252,38 @@ class ScheduledJob:
     kwargs: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     problem: str | None = None
+
+
+# -- actions -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class WorkerReply:
+    """What one worker (or the broker, for queue actions) said to one action."""
+
+    #: the worker's hostname, or the queue / broker acted on
+    target: str
+    ok: bool
+    #: the reply as the worker worded it, one cleaned line
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """One state-changing action as sent, and what came back.
+
+    ``arguments`` are what was sent (JSON-able, no secrets); ``error`` is
+    set when nothing could be sent at all (broker down, refused as
+    read-only, arguments not known exactly).
+    """
+
+    action: str
+    targets: tuple[str, ...]
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    replies: tuple[WorkerReply, ...] = ()
+    error: str | None = None
+    #: ids of tasks this action created (a retry's new task ids)
+    created: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(reply.ok for reply in self.replies)
