@@ -247,6 +247,50 @@ def purge(ctx: click.Context, queue: str, yes: bool, as_json: bool, **options: A
     ctx.exit(_report(outcome, settings, as_json))
 
 
+@cli.command()
+@click.argument("queue")
+@click.argument("task_id")
+@_yes_option
+@_json_option
+@common_options
+@click.pass_context
+def remove(ctx: click.Context, queue: str, task_id: str, yes: bool, as_json: bool, **options: Any) -> None:
+    """Remove one waiting message (by its task id) from QUEUE: Redis brokers only."""
+    settings, app = load_settings(_merged(ctx, **options))
+    _refuse_if_read_only(settings, "remove")
+    _confirm(f"Remove the message of task {task_id} from queue {queue!r}? It will never run.", yes)
+    controller = _controller(settings, app)
+    try:
+        outcome = controller.remove_message(queue, task_id)
+    finally:
+        controller.close()
+    ctx.exit(_report(outcome, settings, as_json))
+
+
+@cli.command("run")
+@click.argument("entry")
+@_yes_option
+@_json_option
+@common_options
+@click.pass_context
+def run_entry(ctx: click.Context, entry: str, yes: bool, as_json: bool, **options: Any) -> None:
+    """Run a Celery beat entry of the -A app's beat_schedule now, as beat would."""
+    settings, app = load_settings(_merged(ctx, **options))
+    _refuse_if_read_only(settings, "run")
+    schedule = (app.conf.get("beat_schedule") if app is not None else None) or {}
+    if entry not in schedule or not isinstance(schedule[entry], dict):
+        known = ", ".join(sorted(map(str, schedule))) or "none (pass -A APP)"
+        raise Refused(f"no beat entry {clean(entry, 80, single_line=True)!r} (entries: {clean(known, 300)})")
+    task = schedule[entry].get("task", "?")
+    _confirm(f"Run beat entry {entry!r} ({task}) now?", yes)
+    controller = _controller(settings, app)
+    try:
+        outcome = controller.run_entry(entry, schedule[entry])
+    finally:
+        controller.close()
+    ctx.exit(_report(outcome, settings, as_json))
+
+
 # -- worker control ------------------------------------------------------------
 
 _NUMBERS = {"n", "max", "min", "soft", "hard"}

@@ -122,6 +122,25 @@ class Controller:
                              replies=(WorkerReply(queue or "default queue", True, f"sent as {new_id}"),),
                              created=(new_id,))
 
+    def run_entry(self, name: str, entry: Mapping[str, Any]) -> ActionOutcome:
+        """Run a beat schedule entry now, as beat would: its task, args, kwargs and options."""
+        task = entry.get("task")
+        if not isinstance(task, str) or not task:
+            raise SourceError(f"beat entry {name!r} names no task")
+        args, kwargs = entry.get("args") or (), entry.get("kwargs") or {}
+        options = dict(entry.get("options") or {})
+        arguments = {"entry": name, "task": task, "args": list(args), "kwargs": dict(kwargs), **{
+            k: v for k, v in options.items() if isinstance(v, str | int | float | bool)}}
+        self._refuse_if_read_only("run")
+        new_id = str(uuid.uuid4())
+        try:
+            with self._lock:
+                self.app.send_task(task, args=list(args), kwargs=dict(kwargs), task_id=new_id, **options)
+        except Exception as exc:  # noqa: BLE001
+            return ActionOutcome("run", (name,), arguments, error=self._broker_error(exc))
+        return ActionOutcome("run", (name,), arguments,
+                             replies=(WorkerReply(name, True, f"sent {task} as {new_id}"),), created=(new_id,))
+
     def purge(self, queue: str) -> ActionOutcome:
         """Delete every ready message of ``queue`` (not those workers already hold)."""
         self._refuse_if_read_only("purge")
@@ -132,6 +151,47 @@ class Controller:
             return ActionOutcome("purge", (queue,), {"queue": queue}, error=self._broker_error(exc))
         return ActionOutcome("purge", (queue,), {"queue": queue},
                              replies=(WorkerReply(queue, True, f"{count or 0} messages removed"),))
+
+    def remove_message(self, queue: str, task_id: str,
+                       transport_options: Mapping[str, Any] | None = None) -> ActionOutcome:
+        """Remove task ``task_id``'s message from ``queue`` (Redis): that exact
+        element, atomically (``LREM key 1 <bytes>``); a poison message is the
+        common case. A message a worker took meanwhile is not touched."""
+        from taskwatch.sources.queues import queue_probe
+        from taskwatch.sources.queues.redis import RedisQueueProbe
+        from taskwatch.sources.redis_url import connect, parse_redis_url
+
+        arguments = {"queue": queue, "task_id": task_id}
+        self._refuse_if_read_only("remove")
+        if transport_options is None:
+            transport_options = dict(self.app.conf.get("broker_transport_options") or {})
+        probe = queue_probe(self.broker_url, transport_options=transport_options, timeout=self.timeout)
+        try:
+            if not isinstance(probe, RedisQueueProbe):
+                raise SourceError("removing one message is offered on Redis brokers only "
+                                  "(RabbitMQ cannot take one message out of a queue)")
+            found = probe.locate(queue, task_id)
+            if found is None:
+                return ActionOutcome("remove", (task_id,), arguments,
+                                     error=f"task {task_id} is not waiting in {queue!r}: nothing was removed")
+            key, raw = found
+            client = connect(parse_redis_url(self.broker_url, transport_options, what="broker URL"),
+                             timeout=self.timeout)
+            try:
+                removed = client.lrem(key, 1, raw)
+            finally:
+                client.close()
+        except SourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            return ActionOutcome("remove", (task_id,), arguments, error=self._broker_error(exc))
+        finally:
+            probe.close()
+        if not removed:
+            return ActionOutcome("remove", (task_id,), arguments,
+                                 replies=(WorkerReply(queue, False, "a worker took it first: nothing removed"),))
+        return ActionOutcome("remove", (task_id,), arguments,
+                             replies=(WorkerReply(queue, True, f"message of {task_id} removed"),))
 
     # -- plumbing ------------------------------------------------------------
     def _refuse_if_read_only(self, action: str) -> None:

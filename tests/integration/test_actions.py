@@ -232,3 +232,56 @@ def test_audit_lists_actions_and_masks_passwords(tmp_path):
         assert old.returncode == 0 and "no actions recorded" in old.stdout
     finally:
         os.environ.pop("TASKWATCH_AUDIT_LOG", None)
+
+
+def test_remove_takes_out_exactly_one_waiting_message(demo_workers, audit_log):
+    app = producer(demo_workers)
+    queue = f"poison-{uuid.uuid4().hex[:8]}"
+    ids = [app.send_task("tasks.add", args=[i, i], queue=queue).id for i in range(4)]
+    client = redis.Redis.from_url(demo_workers.broker_url, socket_timeout=5)
+    try:
+        before = client.lrange(queue, 0, -1)
+        result = taskwatch("remove", queue, ids[1], "--yes", *urls(demo_workers), audit_log=audit_log)
+        assert result.returncode == 0, result.stderr
+        after = client.lrange(queue, 0, -1)
+        assert len(after) == 3 and [m for m in before if m not in after] == [before[2]]  # LPUSH: newest first
+        again = taskwatch("remove", queue, ids[1], "--yes", *urls(demo_workers), audit_log=audit_log)
+        assert again.returncode == 1 and "not waiting" in again.stderr and client.llen(queue) == 3
+    finally:
+        client.close()
+
+
+def test_run_a_beat_entry_now(demo_workers, audit_log):
+    result = taskwatch("run", "nightly-sales-report", "--yes", "--json", "-A", "taskwatch.demo.app",
+                       *urls(demo_workers), audit_log=audit_log)
+    assert result.returncode == 0, result.stderr
+    (new_id,) = json.loads(result.stdout.splitlines()[-1])["created"]
+    wait_until(lambda: stored(demo_workers, new_id).get("status") in ("SUCCESS", "FAILURE"),
+               what="the beat entry's task to run on a worker")
+    run = stored(demo_workers, new_id)
+    assert (run["name"], run["args"], run["kwargs"]) == ("reports.process_report", [1], {"fmt": "pdf"})
+    unknown = taskwatch("run", "no-such-entry", "--yes", "-A", "taskwatch.demo.app", *urls(demo_workers),
+                        audit_log=audit_log)
+    assert unknown.returncode == 2 and "nightly-sales-report" in unknown.stderr
+
+
+@pytest.mark.rabbitmq
+def test_purge_on_rabbitmq(rabbitmq_url, audit_log):
+    from kombu import Connection
+
+    queue = f"taskwatch-purge-{uuid.uuid4().hex[:8]}"
+    app = Celery("producer", broker=rabbitmq_url, set_as_current=False)
+    with Connection(rabbitmq_url) as conn:
+        channel = conn.channel()
+        channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+        try:
+            for i in range(3):
+                app.send_task("tasks.add", args=[i, i], queue=queue)
+            wait_until(lambda: channel.queue_declare(queue=queue, passive=True).message_count == 3,
+                       what="three messages ready in RabbitMQ")
+            result = taskwatch("purge", queue, "--yes", "-b", rabbitmq_url, audit_log=audit_log)
+            assert result.returncode == 0, result.stderr
+            assert "3 messages removed" in result.stdout
+            assert channel.queue_declare(queue=queue, passive=True).message_count == 0
+        finally:
+            channel.queue_delete(queue)

@@ -171,6 +171,26 @@ class RedisQueueProbe:
         raw = self._call(lambda client: self._peek(client, queue, n), f"cannot peek at {queue!r}")
         return [decode_message(item, queue=queue) for item in raw]
 
+    def locate(self, queue: str, task_id: str, limit: int = 10_000) -> tuple[str, bytes] | None:
+        """The full key and exact stored bytes of task ``task_id``'s message in
+        ``queue``, looking at up to ``limit`` messages per priority list; None
+        when it is not waiting there. A read: LRANGE in pages."""
+
+        def find(client: redis.Redis) -> tuple[str, bytes] | None:
+            needle = task_id.encode("utf-8", errors="replace")
+            for _, key in self.list_keys(queue):
+                full = self._k(key)
+                for start in range(0, max(limit, 0), 500):
+                    page = client.lrange(full, start, start + 499)
+                    for raw in page:
+                        if needle in raw and decode_message(raw).id == task_id:
+                            return full, raw
+                    if len(page) < 500:
+                        break
+            return None
+
+        return self._call(find, f"cannot look into {queue!r}")
+
     def close(self) -> None:
         """Drop the connection; the probe reconnects if used again."""
         with self._lock:
