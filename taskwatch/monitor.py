@@ -149,13 +149,12 @@ class Monitor:
         return self
 
     def stop(self) -> None:
+        # The failure scan ends at its next page (or on the closed backend's
+        # error); not waited for, so quitting never does. A daemon thread, it
+        # never keeps the process alive.
         self._stopping.set()
         if self.receiver is not None:
             self.receiver.stop()
-        if self._scan_thread is not None:
-            # It stops between pages (a page is a few calls with timeouts);
-            # a daemon thread, it never keeps the process alive.
-            self._scan_thread.join(timeout=1.0)
         self.inspector.close()
         for thing in (self._queue_probe, self._backend):
             if thing is not None:
