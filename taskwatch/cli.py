@@ -129,6 +129,7 @@ def snapshot(ctx: click.Context, as_json: bool, listen: float, **options: Any) -
         if listen:
             time.sleep(max(0.0, deadline - time.monotonic()))
             report = monitor.poll()  # repairs gaps seen while listening
+        monitor.finish_failure_scan(report)  # every failure stored, within its bounds
     if report.workers is not None and report.workers.broker_error:
         raise SourceError(report.workers.broker_error)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux

@@ -9,13 +9,18 @@ One object per watched cluster, used by the TUI and by ``snapshot``:
   never overlap rounds;
 * gaps in the event stream (connection lost, cut off by the server) are
   recorded and repaired on the next round from the workers and the result
-  backend.
+  backend;
+* after the first round's backfill (the newest ``backfill`` results), a
+  thread of its own reads every failure the result backend still holds,
+  bounded in time and keys (:class:`FailureScan`), so failures from before
+  the start are there however busy the cluster is, without slowing a round.
 
 No Textual here: the UI reads ``monitor.state`` under its lock.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +35,11 @@ from taskwatch.sources.protocols import EventSource, QueueProbe, ResultBackend
 from taskwatch.text import clean, mask_secrets
 
 DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
+#: Stored results read in full by the background scan, whatever their age.
+SCANNED_STATES = frozenset({"FAILURE"})
+#: Bounds of that scan: seconds, and keys (or rows) examined.
+SCAN_SECONDS = 30.0
+SCAN_KEYS = 1_000_000
 
 
 @dataclass
@@ -44,6 +54,24 @@ class PollReport:
     backend_error: str | None = None
     repaired: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FailureScan:
+    """The background read of every stored failure: where it is, what it found.
+
+    Written by the scan's thread only; readers see plain numbers.
+    """
+
+    started: bool = False
+    finished: bool = False
+    #: every stored result was examined (not cut short by a bound or an error)
+    complete: bool = False
+    examined: int = 0
+    found: int = 0
+    seconds: float = 0.0
+    #: why it stopped before the end (a bound, an error), one line
+    stopped: str | None = None
 
 
 class Monitor:
@@ -61,6 +89,8 @@ class Monitor:
         state: ClusterState | None = None,
         max_tasks: int = 100_000,
         backfill: int = 500,
+        scan_seconds: float = SCAN_SECONDS,
+        scan_keys: int = SCAN_KEYS,
     ) -> None:
         self.sources = sources
         self.broker_url = sources.broker_url
@@ -87,6 +117,12 @@ class Monitor:
         self._backend: ResultBackend | None = None
         self._backend_error: str | None = None
         self._backfilled = False
+        self.scan_seconds = scan_seconds
+        self.scan_keys = scan_keys
+        self.failure_scan = FailureScan()
+        self._scan_thread: threading.Thread | None = None
+        self._scan_reported = False
+        self._stopping = threading.Event()
 
     @classmethod
     def from_settings(
@@ -113,6 +149,10 @@ class Monitor:
         return self
 
     def stop(self) -> None:
+        # The failure scan ends at its next page (or on the closed backend's
+        # error); not waited for, so quitting never does. A daemon thread, it
+        # never keeps the process alive.
+        self._stopping.set()
         if self.receiver is not None:
             self.receiver.stop()
         self.inspector.close()
@@ -219,6 +259,7 @@ class Monitor:
         self.measure_backlog()
         if not self._backfilled:
             self.backfill(report)
+        self._report_scan(report)
         report.repaired = self._repair(report)
         report.duration = time.monotonic() - t0
         return report
@@ -293,7 +334,62 @@ class Monitor:
             return 0
         for row in rows:
             self.state.apply_stored_result(row, recovered=False)
+        self._start_failure_scan(backend)
         return len(rows)
+
+    def _start_failure_scan(self, backend: ResultBackend) -> None:
+        if self._scan_thread is not None or self._stopping.is_set():
+            return
+        self.failure_scan.started = True
+        self._scan_thread = threading.Thread(
+            target=self._scan_failures, args=(backend,), daemon=True,
+            name="taskwatch-failure-scan")
+        self._scan_thread.start()
+
+    def _scan_failures(self, backend: ResultBackend) -> None:
+        """Merge every stored failure into the state, page by page, within bounds."""
+        scan = self.failure_scan
+        t0 = time.monotonic()
+        deadline = t0 + self.scan_seconds
+        pages = backend.scan(set(SCANNED_STATES))
+        try:
+            for page in pages:
+                for row in page.results:
+                    self.state.apply_stored_result(row, recovered=False)
+                scan.examined += page.examined
+                scan.found += len(page.results)
+                scan.seconds = time.monotonic() - t0
+                if page.complete:
+                    scan.complete = True
+                elif self._stopping.is_set():
+                    scan.stopped = "taskwatch stopped"
+                elif scan.examined >= self.scan_keys:
+                    scan.stopped = f"stopped after {scan.examined:,} stored results"
+                elif time.monotonic() >= deadline:
+                    scan.stopped = f"stopped after {self.scan_seconds:g} s"
+                if scan.complete or scan.stopped:
+                    break
+        except Exception as exc:  # noqa: BLE001 - the backend is optional
+            scan.stopped = f"failed: {describe(exc)}"
+        finally:
+            scan.seconds = time.monotonic() - t0
+            scan.finished = True
+
+    def finish_failure_scan(self, report: PollReport) -> None:
+        """Wait until the failure scan has ended (``snapshot``), and say in
+        ``report`` if it stopped short."""
+        if self._scan_thread is not None:
+            self._scan_thread.join(self.scan_seconds + 5.0)
+        self._report_scan(report)
+
+    def _report_scan(self, report: PollReport) -> None:
+        """Say once, in a round's errors, that older failures may be missing."""
+        scan = self.failure_scan
+        if scan.finished and scan.stopped and not self._scan_reported:
+            self._scan_reported = True
+            report.errors.append(
+                f"result backend: reading older failures {scan.stopped} "
+                f"({scan.found:,} found in {scan.examined:,} results); older ones are not shown")
 
     def _repair(self, report: PollReport) -> int:
         """After a gap: fill in what happened meanwhile, marked as recovered."""

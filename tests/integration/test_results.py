@@ -8,6 +8,7 @@ import pickle
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,9 @@ import redis
 import sqlalchemy as sa
 from celery import Celery
 
+from taskwatch.config import Settings
 from taskwatch.demo.redis_server import RedisServer, free_port
+from taskwatch.monitor import Monitor
 from taskwatch.sources.results import (
     DatabaseResultBackend,
     RedisResultBackend,
@@ -300,6 +303,91 @@ def test_recent_over_many_keys_matches_a_full_sort_and_respects_the_budget(
     backend.close()
 
 
+# -- failures from before the start, on a busy cluster -------------------------
+
+OLD_FAILURES = 20
+NEWER_SUCCESSES = 3000
+
+
+def _write_old_failures(writer: Celery) -> set[str]:
+    """Celery's own backend writes 20 failures; returns their ids."""
+    failed = set()
+    for n in range(OLD_FAILURES):
+        task_id = f"old-failure-{n}"
+        writer.backend.mark_as_failure(task_id, KeyError(f"unit_price {n}"),
+                                       traceback="Traceback (most recent call last):\n")
+        failed.add(task_id)
+    return failed
+
+
+def _write_failures_then_successes(writer: Celery) -> set[str]:
+    """Celery's own backend writes 20 failures, then 3,000 newer successes."""
+    failed = _write_old_failures(writer)
+    for n in range(NEWER_SUCCESSES):
+        writer.backend.store_result(f"newer-ok-{n}", n, "SUCCESS")
+    return failed
+
+
+def _monitor_backfill_finds(broker_url: str, backend_url: str, failed: set[str]) -> Monitor:
+    """The default backfill on real sources, as the first round runs it; the
+    failure scan runs on its own thread and ends within its bounds."""
+    monitor = Monitor.from_settings(
+        Settings(broker_url=broker_url, result_backend=backend_url), events=False)
+    assert monitor.backfill_limit == 500  # the default, fewer than the newer successes
+    report = monitor.poll()  # no workers here: the round asks, then backfills
+    assert report.backend_error is None
+    scan = wait_until(lambda: monitor.failure_scan.finished and monitor.failure_scan,
+                      what="the failure scan to end", detail=lambda: monitor.failure_scan)
+    tasks = monitor.state.tasks
+    found = {task_id for task_id in failed if task_id in tasks}
+    assert found == failed, f"{len(found)} of {len(failed)} old failures: {scan}"
+    assert all(tasks[t].state == "FAILURE" and tasks[t].exception.startswith("KeyError(")
+               for t in failed)
+    assert scan.complete and scan.stopped is None and scan.found == OLD_FAILURES
+    # ...and the newest results as before: 500 of the successes.
+    assert sum(1 for t in tasks.values() if t.state == "SUCCESS") == 500
+    assert not monitor.poll().errors  # nothing to say: the scan was complete
+    return monitor
+
+
+def test_every_stored_failure_is_backfilled_however_many_newer_results_redis(
+    fresh_redis: RedisServer,
+) -> None:
+    backend_url = fresh_redis.url(1)
+    failed = _write_failures_then_successes(_writer(backend_url, "json"))
+    client = redis.Redis(host=fresh_redis.host, port=fresh_redis.port, db=1)
+    before = {k: client.get(k) for k in client.scan_iter(count=1000)}
+
+    monitor = _monitor_backfill_finds(fresh_redis.url(0), backend_url, failed)
+    try:
+        assert monitor.failure_scan.examined >= OLD_FAILURES + NEWER_SUCCESSES
+    finally:
+        monitor.stop()
+    assert {k: client.get(k) for k in client.scan_iter(count=1000)} == before  # read only
+    client.close()
+
+
+def test_a_failure_scan_cut_short_says_so_once(fresh_redis: RedisServer) -> None:
+    backend_url = fresh_redis.url(1)
+    failed = _write_failures_then_successes(_writer(backend_url, "json"))
+    monitor = Monitor.from_settings(
+        Settings(broker_url=fresh_redis.url(0), result_backend=backend_url), events=False)
+    monitor.scan_keys = 100  # a bound far below the 3,020 keys stored
+    try:
+        first = monitor.poll()
+        scan = wait_until(lambda: monitor.failure_scan.finished and monitor.failure_scan,
+                          what="the failure scan to stop")
+        assert not scan.complete and scan.stopped == f"stopped after {scan.examined:,} stored results"
+        assert scan.examined < OLD_FAILURES + NEWER_SUCCESSES
+        said = [e for e in first.errors + monitor.poll().errors if "older failures" in e]
+        assert said == [f"result backend: reading older failures {scan.stopped} "
+                        f"({scan.found:,} found in {scan.examined:,} results); older ones are not shown"]
+        assert not [e for e in monitor.poll().errors if "older failures" in e]  # once
+        assert scan.found == sum(1 for t in failed if t in monitor.state.tasks)
+    finally:
+        monitor.stop()
+
+
 # -- PostgreSQL: a real worker with Celery's database backend -----------------
 
 
@@ -311,16 +399,32 @@ class PgBackend:
     sent: Sent
 
 
-@pytest.fixture(scope="module")
-def pg_results(postgres_url: str, redis_server: RedisServer) -> Iterator[PgBackend]:
-    """A private schema, a demo worker writing its results there, four finished tasks."""
-    schema = f"tw_results_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def _private_schema(postgres_url: str, prefix: str) -> Iterator[tuple[str, str, str, sa.Engine]]:
+    """A schema of the test's own, dropped afterwards: (schema, SQLAlchemy URL,
+    Celery's ``db+`` URL writing into it, an engine to set it up with)."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     sa_url = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
     admin = sa.create_engine(sa_url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    # Celery creates its tables in the first schema of the search path.
-    url = f"db+{sa_url}?options=-csearch_path%3D{schema}"
+    try:
+        # Celery creates its tables in the first schema of the search path.
+        yield schema, sa_url, f"db+{sa_url}?options=-csearch_path%3D{schema}", admin
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_results(postgres_url: str, redis_server: RedisServer) -> Iterator[PgBackend]:
+    """A private schema, a demo worker writing its results there, four finished tasks."""
+    with _private_schema(postgres_url, "tw_results") as (schema, sa_url, url, _):
+        yield from _pg_results(schema, sa_url, url, redis_server)
+
+
+def _pg_results(schema: str, sa_url: str, url: str, redis_server: RedisServer) -> Iterator[PgBackend]:
     broker = redis_server.url(6)
     worker = start_worker(broker, url, f"pg@{TEST_HOST}", ["pg"], 1)
     try:
@@ -346,9 +450,6 @@ def pg_results(postgres_url: str, redis_server: RedisServer) -> Iterator[PgBacke
         raise
     finally:
         worker.stop()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_database_backend_reads_success_and_failure_rows(pg_results: PgBackend) -> None:
@@ -431,6 +532,26 @@ def test_database_backend_decodes_legacy_pickled_rows_safely(
     assert found["legacy-fail"].exception == "KeyError('unit_price')"
     assert found["legacy-evil"].result == "os.system('touch " + str(canary) + "')"
     assert not canary.exists()
+
+
+def test_every_stored_failure_is_backfilled_however_many_newer_results_postgres(
+    postgres_url: str, redis_server: RedisServer
+) -> None:
+    with _private_schema(postgres_url, "tw_scan") as (schema, _, url, admin):
+        writer = _writer(url, "json")
+        writer.conf.database_create_tables_at_setup = True
+        failed = _write_old_failures(writer)
+        writer.backend.ResultSession().get_bind().dispose()
+        # The newer successes in one statement, as Celery would have stored them.
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}"'))
+            conn.execute(sa.text(
+                "INSERT INTO celery_taskmeta (id, task_id, status, result, date_done) "
+                "SELECT nextval('task_id_sequence'), 'newer-ok-' || n, 'SUCCESS', "
+                "convert_to(n::text, 'UTF8'), LOCALTIMESTAMP + make_interval(secs => n) "
+                "FROM generate_series(1, :count) AS n"), {"count": NEWER_SUCCESSES})
+        monitor = _monitor_backfill_finds(redis_server.url(7), url, failed)
+        monitor.stop()
 
 
 def test_database_backend_is_read_only(pg_results: PgBackend) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from taskwatch.engine.state import FAILURE, STARTED, SUCCESS
 from taskwatch.monitor import Monitor
-from taskwatch.records import ExactCall, HeldTask, StoredResult, TaskPoll, WorkerReport
+from taskwatch.records import ExactCall, HeldTask, ResultPage, StoredResult, TaskPoll, WorkerReport
 from taskwatch.sources.factory import Sources
 
 HOST = "w1@h"
@@ -73,6 +73,10 @@ class Backend:
 
     def recent(self, limit, *, states=None):
         return sorted(self.rows.values(), key=lambda r: -(r.date_done or 0))[:limit]
+
+    def scan(self, states):
+        rows = tuple(r for r in self.rows.values() if r.status in states)
+        yield ResultPage(rows, len(self.rows), True)
 
     def close(self) -> None: ...
 

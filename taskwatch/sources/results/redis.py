@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from taskwatch.records import StoredResult
+from taskwatch.records import ResultPage, StoredResult
 from taskwatch.sources.errors import describe
 from taskwatch.sources.redis_url import RedisURLError, connect, glob_escape, parse_redis_url
 from taskwatch.sources.results.common import (
@@ -129,6 +129,50 @@ class RedisResultBackend:
             "seconds": time.monotonic() - started,
         }
         return [from_decoded(self._task_id(key), raw, decoded) for _, _, key, raw, decoded in heap]
+
+    def scan(self, states: set[str], *, count: int = 1000) -> Iterator[ResultPage]:
+        """Every stored result in ``states``, one ``SCAN`` step per page.
+
+        A step is one ``SCAN MATCH <prefix>* COUNT count``, one pipelined
+        ``GETRANGE`` of the first 256 bytes of each key found (Celery's JSON
+        starts with ``{"status": ...``, so unwanted values are skipped
+        unread) and one pipelined read of the rest. Values whose status
+        cannot be seen in their head (pickle, other serializers) are read and
+        decoded to tell. SCAN may return a key twice; nothing is written.
+        """
+        import redis
+
+        wanted = {s.upper() for s in states}
+        match = glob_escape(self._prefix) + b"*"
+        cursor = 0
+        while True:
+            try:
+                cursor, keys = self._client.scan(cursor, match=match, count=count)
+                heads = self._heads(keys) if keys else []
+            except redis.RedisError as exc:
+                raise self._error(exc) from None
+            picked = []
+            for key, head in zip(keys, heads, strict=True):
+                if not isinstance(head, bytes) or not head:
+                    continue  # gone meanwhile, or not a string
+                status = STATUS_PREFIX.match(head)
+                if status is None or status.group(1).decode("ascii") in wanted:
+                    picked.append(key)
+            results = []
+            for key, (raw, size) in zip(picked, self._read(picked), strict=True):
+                if raw is not None:
+                    result = from_stored(self._task_id(key), raw, size)
+                    if result.status in wanted:
+                        results.append(result)
+            yield ResultPage(tuple(results), len(keys), cursor == 0)
+            if cursor == 0:
+                return
+
+    def _heads(self, keys: Sequence[bytes]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.getrange(key, 0, 255)
+        return pipe.execute(raise_on_error=False)
 
     def _task_id(self, key: bytes) -> str:
         return key[len(self._prefix) :].decode("utf-8", errors="replace")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from taskwatch.records import StoredResult
+from taskwatch.records import ResultPage, StoredResult
 from taskwatch.reprs import VALUE_LIMIT
 from taskwatch.sources.errors import describe
 from taskwatch.sources.results.common import (
@@ -204,7 +204,42 @@ class DatabaseResultBackend:
 
         return self._run(query)
 
-    def _run(self, queries: Callable[[Any, Any], Iterator[Any]]) -> list[StoredResult]:
+    def scan(self, states: set[str], *, page: int = 1000) -> Iterator[ResultPage]:
+        """Every row in ``states``, newest first, ``page`` rows a query.
+
+        ``WHERE status IN (...)`` walked backwards along the primary key
+        (``id < last seen``), so each query is one index range however many
+        rows there are, and within the statement timeout. A table without
+        an ``id`` column is read in one query of at most ``page`` rows.
+        """
+        wanted = sorted({s.upper() for s in states})
+        below: list[int | None] = [None]
+
+        def query(table: Any, select: Any) -> Iterator[Any]:
+            select = select.where(table.c.status.in_(wanted))
+            if "id" not in (self._columns or ()):
+                yield select.order_by(table.c.date_done.desc().nulls_last()).limit(page)
+                return
+            select = select.add_columns(table.c.id.label("row_id"))
+            if below[0] is not None:
+                select = select.where(table.c.id < below[0])
+            yield select.order_by(table.c.id.desc()).limit(page)
+
+        def remember(row: Mapping[str, Any]) -> None:
+            below[0] = row.get("row_id")  # the smallest so far: ids come down
+
+        while True:
+            rows = self._run(query, on_row=remember)
+            last = len(rows) < page or "id" not in (self._columns or ())
+            yield ResultPage(tuple(rows), len(rows), last)
+            if last:
+                return
+
+    def _run(
+        self,
+        queries: Callable[[Any, Any], Iterator[Any]],
+        on_row: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> list[StoredResult]:
         sa = self._sa
         results: list[StoredResult] = []
         with self._lock:
@@ -214,6 +249,8 @@ class DatabaseResultBackend:
                     for statement in queries(table, select):
                         for row in conn.execute(statement).mappings():
                             results.append(self._from_row(row))
+                            if on_row is not None:
+                                on_row(row)
                     conn.rollback()
             except ResultBackendError:
                 raise
