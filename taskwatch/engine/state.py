@@ -240,7 +240,9 @@ class ClusterState:
             if expires is not None:
                 task.expires = _text(expires, 64)
             parent = get("parent_id")
-            if type(parent) is str:
+            # A retry is sent from inside the task it retries: Celery names
+            # the task its own parent. Its attempts are one task, not a family.
+            if type(parent) is str and parent != task.uuid:
                 task.parent_id = parent
                 self._link_child(parent, task.uuid)
             root = get("root_id")
@@ -483,8 +485,10 @@ class ClusterState:
                 value = getattr(row, attr)
                 if value and getattr(task, attr) is None:
                     setattr(task, attr, value)
+            if task.parent_id == task.uuid:  # stored by a retry's request (see _apply_task_event)
+                task.parent_id = None
             if row.children:
-                task.children = list(row.children)
+                task.children = [c for c in row.children if c != task.uuid] or None
             if row.retries is not None:
                 task.retries = max(task.retries, row.retries)
             status = KNOWN_STATES.get(row.status, row.status)

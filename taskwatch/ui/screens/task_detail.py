@@ -123,10 +123,14 @@ class TaskDetail(ScrollKeys, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         task = self.task
         if action == "parent":
-            return bool(task and task.parent_id and task.parent_id in self.state.tasks) or None
+            return bool(task and self._other(task.parent_id)) or None
         if action == "child":
-            return bool(task and task.children and task.children[0] in self.state.tasks) or None
+            return bool(task and task.children and self._other(task.children[0])) or None
         return True
+
+    def _other(self, task_id: str | None) -> bool:
+        """A task in memory other than this one: P/C never stack the same task again."""
+        return task_id is not None and task_id != self.task_id and task_id in self.state.tasks
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -136,10 +140,10 @@ class TaskDetail(ScrollKeys, Screen[None]):
 
     def action_parent(self) -> None:
         task = self.task
-        if task and task.parent_id:
+        if task and self._other(task.parent_id):
             self.app.push_screen(TaskDetail(self.state, task.parent_id))
 
     def action_child(self) -> None:
         task = self.task
-        if task and task.children:
+        if task and task.children and self._other(task.children[0]):
             self.app.push_screen(TaskDetail(self.state, task.children[0]))

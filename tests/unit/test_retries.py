@@ -1,0 +1,50 @@
+"""Retries of one task id are one task with attempts (issue 15 items 1 and 2)."""
+
+from taskwatch.engine.state import ClusterState
+from taskwatch.records import StoredResult
+
+T0 = 1_795_000_000.0
+
+
+def ev(kind, uuid="t1", ts=T0, **fields):
+    return {"type": kind, "uuid": uuid, "timestamp": ts, "hostname": "w1@h", "utcoffset": 0,
+            "pid": 1, "clock": 1, **fields}
+
+
+def retried_once(parent="p0"):
+    """What a worker sends for a task that retried once: Celery names the retry's parent itself."""
+    return [
+        ev("task-received", uuid=parent, name="shop.order", args="()"),
+        ev("task-received", ts=T0 + 1, name="shop.mail", args="(1,)", retries=0, parent_id=parent,
+           root_id=parent),
+        ev("task-started", ts=T0 + 2),
+        ev("task-retried", ts=T0 + 3, exception="Retry in 5s: SMTPError('down')",
+           traceback="Traceback...\ncelery.exceptions.Retry: Retry in 5s\n"),
+        ev("task-received", ts=T0 + 3.1, name="shop.mail", args="(1,)", retries=1, parent_id="t1",
+           root_id=parent),
+        ev("task-started", ts=T0 + 8),
+        ev("task-succeeded", ts=T0 + 9, result="'sent'", runtime=1.0),
+    ]
+
+
+def test_a_retried_task_is_never_its_own_parent_nor_child():
+    s = ClusterState()
+    s.apply_events(retried_once())
+    t = s.tasks["t1"]
+    assert t.parent_id == "p0"
+    assert not t.children
+    assert s.tasks["p0"].children == ["t1"]
+
+
+def test_a_retry_seen_alone_has_no_parent():
+    s = ClusterState()
+    s.apply_events([ev("task-received", name="n", retries=1, parent_id="t1", root_id="t1")])
+    assert s.tasks["t1"].parent_id is None and not s.tasks["t1"].children
+
+
+def test_a_stored_result_of_a_retry_does_not_make_the_task_its_own_parent():
+    s = ClusterState()
+    s.apply_stored_result(StoredResult(task_id="t1", status="SUCCESS", result="1", date_done=T0,
+                                       parent_id="t1", children=("t1", "c1")), recovered=False)
+    t = s.tasks["t1"]
+    assert t.parent_id is None and t.children == ["c1"]
