@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from taskwatch.engine.entities import Attempt
 from taskwatch.engine.state import (
     FAILURE,
     FINAL,
@@ -133,12 +135,24 @@ def tab_counts(state: ClusterState) -> dict[str, int]:
     return counts
 
 
-def timeline(task: Task) -> list[tuple[float, str]]:
-    """When what happened to the task, oldest first (from its timestamps)."""
-    points = [
-        (task.sent, "sent"), (task.received, "received"), (task.started, "started"),
-        (task.finished, task.state.lower() if task.state in FINAL else "finished"),
-    ]
+def timeline(task: Task, attempts: Sequence[Attempt] = ()) -> list[tuple[float, str]]:
+    """When what happened to the task, oldest first: each attempt that ended in
+    a retry (with the exception it retried on), then the latest one and the outcome."""
+    points: list[tuple[float | None, str]] = [(task.sent, "sent")]
+    for number, attempt in enumerate(attempts, 1):
+        points += [
+            (attempt.received, f"received (attempt {number})"),
+            (attempt.started, f"started (attempt {number})"),
+            (attempt.retried, f"retried (attempt {number}): {attempt.exception or '?'}"),
+        ]
+    # The task's own received/started are its latest attempt's, unless no
+    # later attempt was seen (then they are the retried one's, listed above).
+    last = attempts[-1].retried if attempts else None
+    latest = f" (attempt {len(attempts) + 1})" if attempts else ""
+    for ts, what in ((task.received, "received"), (task.started, "started")):
+        if ts is not None and (last is None or ts > last):
+            points.append((ts, what + latest))
+    points.append((task.finished, task.state.lower() if task.state in FINAL else "finished"))
     return sorted((ts, what) for ts, what in points if ts is not None)
 
 

@@ -35,6 +35,7 @@ from taskwatch.engine.entities import (
     SENT,
     STARTED,
     SUCCESS,
+    Attempt,
     Counters,
     Gap,
     NameStats,
@@ -47,6 +48,7 @@ from taskwatch.text import clean
 
 OFFSET_FOR = 300.0  # seconds a host's clock-offset baseline is kept before it is measured again
 MAX_CHILDREN = 1000  # children kept per task (the detail shows 20); bounds the duplicate check
+MAX_ATTEMPTS = 50  # retried attempts kept per task (the latest ones): retries without a limit exist
 
 TASK_EVENT_STATE = {
     "task-sent": SENT,
@@ -122,6 +124,9 @@ class ClusterState:
     queues: dict[str, QueueDepth] = field(default_factory=dict)
     queue_history: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
+    # task id -> its attempts that ended in a retry, oldest first; only tasks
+    # that retried have an entry (most never do: no per-task cost for them)
+    attempts: dict[str, tuple[Attempt, ...]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     # ids of finished tasks in the order they finished: evicted first
     _finished: deque[str] = field(default_factory=deque, repr=False)
@@ -258,9 +263,11 @@ class ClusterState:
             task.result = _text(get("result"), MAX_SHORT)
             runtime = get("runtime")
             task.runtime = runtime if type(runtime) is float and 0.0 <= runtime < LATEST else _duration(runtime)
-        elif state is FAILURE or state is RETRY:
+        elif state is FAILURE:
             task.exception = _text(get("exception"), MAX_SHORT)
             task.traceback = _text(get("traceback"), MAX_TRACEBACK)
+        elif state is RETRY:
+            self._retried(task, ts, get("exception"), get("traceback"))
 
         # The state itself: never from final back to running; an older event
         # does not replace a newer one unless it moves the task forward (hosts'
@@ -281,7 +288,25 @@ class ClusterState:
                 task.finished = ts
                 self._finished.append(task.uuid)
                 self._count_final(task, state, ts)
-        elif state is RETRY and task.name is not None:
+
+    def _retried(self, task: Task, ts: float, exception: Any, traceback: Any) -> None:
+        """An attempt ended in a retry: kept as an attempt, apart from the task's outcome.
+
+        The exception and traceback belong to that attempt only: a task that
+        then succeeds shows no failure. The retry's own events may arrive
+        before this one (another worker took it): the task's received and
+        started times are this attempt's only when they are not later.
+        """
+        attempts = self.attempts.get(task.uuid, ())
+        if any(a.retried == ts for a in attempts):
+            return  # the same event again
+        after = max((a.retried for a in attempts), default=0.0)
+        received, started = (t if t is not None and after < t <= ts else None
+                             for t in (task.received, task.started))
+        attempt = Attempt(received, started, ts, _text(exception, MAX_SHORT), _text(traceback, MAX_TRACEBACK))
+        kept = (*attempts, attempt) if ts >= after else tuple(sorted((*attempts, attempt), key=_retried_at))
+        self.attempts[task.uuid] = kept[-MAX_ATTEMPTS:]
+        if task.name is not None:
             self._stats(task.name).retried += 1
 
     def _count_final(self, task: Task, state: str, ts: float) -> None:
@@ -348,17 +373,21 @@ class ClusterState:
     def _evict(self) -> None:
         tasks = self.tasks
         finished = self._finished
+        attempts = self.attempts
         excess = len(tasks) - self.max_tasks
         while excess > 0 and finished:
             uuid = finished.popleft()
             task = tasks.get(uuid)
             if task is not None and task.state in FINAL:
                 del tasks[uuid]
+                if attempts:
+                    attempts.pop(uuid, None)
                 excess -= 1
                 self.counters.tasks_evicted += 1
         if excess > 0:  # nothing finished left: the oldest go (one pass, not one scan each)
             for uuid in list(islice(tasks, excess)):
                 del tasks[uuid]
+                attempts.pop(uuid, None)
             self.counters.tasks_evicted += excess
         if len(finished) > 2 * self.max_tasks:  # drop ids of tasks already gone
             self._finished = deque(u for u in finished if u in tasks and tasks[u].state in FINAL)
@@ -481,7 +510,9 @@ class ClusterState:
                 self._set_call(task, row.call)
             elif task.args is None:
                 task.args, task.kwargs = row.args or None, row.kwargs or None
-            for attr in ("result", "exception", "traceback", "worker", "queue", "parent_id", "root_id"):
+            status = KNOWN_STATES.get(row.status, row.status)
+            # A RETRY row's exception is an earlier attempt's, never the task's outcome.
+            for attr in _ROW_FIELDS if status is not RETRY else _ROW_FIELDS[2:]:
                 value = getattr(row, attr)
                 if value and getattr(task, attr) is None:
                     setattr(task, attr, value)
@@ -491,7 +522,6 @@ class ClusterState:
                 task.children = [c for c in row.children if c != task.uuid] or None
             if row.retries is not None:
                 task.retries = max(task.retries, row.retries)
-            status = KNOWN_STATES.get(row.status, row.status)
             done = _moment(row.date_done)
             if status in FINAL and task.state not in FINAL:
                 previous = task.state
@@ -562,6 +592,13 @@ class ClusterState:
     def unfinished_ids(self) -> list[str]:
         with self.lock:
             return [t.uuid for t in self.tasks.values() if t.state not in FINAL]
+
+
+_ROW_FIELDS = ("exception", "traceback", "result", "worker", "queue", "parent_id", "root_id")
+
+
+def _retried_at(attempt: Attempt) -> float:
+    return attempt.retried
 
 
 _RANKS = {PENDING: 0, SENT: 1, RECEIVED: 2, RETRY: 2, STARTED: 3}

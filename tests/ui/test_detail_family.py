@@ -24,3 +24,15 @@ async def _scenario(app) -> None:
         await pilot.press("escape")
         await pilot_wait_until(pilot, lambda: app.screen is base, what="one Esc back to the list",
                                detail=lambda: [type(s).__name__ for s in app.screen_stack])
+
+
+def test_a_task_that_succeeded_after_retries_shows_each_attempt_and_no_stale_failure(recorded_app):
+    from taskwatch.ui.screens.task_detail import render_task
+
+    app = recorded_app()
+    state = app.state
+    task = next(t for t in state.tasks.values() if t.retries and t.state == "SUCCESS")
+    text = render_task(task, state).plain
+    assert "\nException" not in text
+    assert "retried (attempt 1): SMTPServerDisconnected(" in text and "success" in text
+    assert "Traceback of attempt 1 (retried)" in text

@@ -50,8 +50,9 @@ def render_task(task: Task, state: ClusterState) -> Text:
         field("Result", task.result)
     if task.exception:
         field("Exception", task.exception, "bold red")
+    attempts = state.attempts.get(task.uuid, ())
     text.append("\nTimeline\n", style="bold")
-    for ts, what in timeline(task):
+    for ts, what in timeline(task, attempts):
         text.append(f"  {precise_time(ts)}  {what}\n")
     text.append("\nFamily\n", style="bold")
     field("  parent", task.parent_id)
@@ -62,6 +63,11 @@ def render_task(task: Task, state: ClusterState) -> Text:
         text.append("\nTraceback\n", style="bold")
         text.append(task.traceback, style="red")
         text.append("\n")
+    for number, attempt in enumerate(attempts, 1):
+        if attempt.traceback:
+            text.append(f"\nTraceback of attempt {number} (retried)\n", style="bold")
+            text.append(attempt.traceback, style="dim red")
+            text.append("\n")
     return text
 
 
