@@ -43,7 +43,7 @@ from taskwatch.engine.entities import (
     WorkerInfo,
 )
 from taskwatch.records import ExactCall, HeldTask, QueueDepth, StoredResult, TaskPoll, WorkerReport
-from taskwatch.reprs import call_text
+from taskwatch.reprs import call_text, tuple_style
 from taskwatch.text import clean
 
 OFFSET_FOR = 300.0  # seconds a host's clock-offset baseline is kept before it is measured again
@@ -82,6 +82,13 @@ def _text(value: Any, limit: int) -> str | None:
     if len(value) > limit or not value.isprintable():
         return clean(value, limit)
     return _SHARED.get(value, value)
+
+
+def _args_text(value: Any) -> str | None:
+    """Positional arguments in Celery's tuple style, once, as they are stored
+    (a producer's ``argsrepr`` of a list reads ``[989, 'csv']``)."""
+    text = _text(value, MAX_SHORT)
+    return tuple_style(text) if text and text[0] == "[" else text
 
 
 def _num(value: Any) -> float | None:
@@ -231,7 +238,7 @@ class ClusterState:
             if task.call is None:
                 args = get("args")
                 if args is not None:
-                    task.args = _text(args, MAX_SHORT)
+                    task.args = _args_text(args)
                 kwargs = get("kwargs")
                 if kwargs is not None:
                     task.kwargs = _text(kwargs, MAX_SHORT)
@@ -509,7 +516,7 @@ class ClusterState:
             if row.call is not None:
                 self._set_call(task, row.call)
             elif task.args is None:
-                task.args, task.kwargs = row.args or None, row.kwargs or None
+                task.args, task.kwargs = _args_text(row.args) if row.args else None, row.kwargs or None
             status = KNOWN_STATES.get(row.status, row.status)
             # A RETRY row's exception is an earlier attempt's, never the task's outcome.
             for attr in _ROW_FIELDS if status is not RETRY else _ROW_FIELDS[2:]:
