@@ -17,7 +17,7 @@ import math
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -479,11 +479,21 @@ class ClusterState:
                     task.state_ts = max(task.state_ts, _moment(held.time_start) or 0.0)
                 if held.kind == "active" and task.started is None:
                     task.started = _moment(held.time_start)
-            if new:
+            if poll.active_answered:
+                self._count_active(poll)
+            if new or poll.active_answered:
                 self.version += 1
             if len(self.tasks) > self.max_tasks:
                 self._evict()
         return new
+
+    def _count_active(self, poll: TaskPoll) -> None:
+        """Workers' active counts from inspect, for those no heartbeat told (events off)."""
+        running = Counter(held.hostname for held in poll.tasks if held.kind == "active")
+        for raw in poll.active_answered:
+            worker = self.workers.get(clean(raw, 200, single_line=True))
+            if worker is not None and worker.last_heartbeat is None:
+                worker.active = running[raw]
 
     def _merge_held(self, task: Task, held: HeldTask) -> None:
         task.worker = _intern(clean(held.hostname, 200, single_line=True))
