@@ -135,6 +135,13 @@ def tab_counts(state: ClusterState) -> dict[str, int]:
     return counts
 
 
+def running_by_name(state: ClusterState) -> Counter[str]:
+    """How many tasks of each name are running now (started, not finished)."""
+    with state.lock:
+        tasks = list(state.tasks.values())
+    return Counter(task.name for task in tasks if task.state is STARTED and task.name is not None)
+
+
 def timeline(task: Task, attempts: Sequence[Attempt] = ()) -> list[tuple[float, str]]:
     """When what happened to the task, oldest first: each attempt that ended in
     a retry (with the exception it retried on), then the latest one and the outcome."""

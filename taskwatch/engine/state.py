@@ -233,8 +233,11 @@ class ClusterState:
         if state is RECEIVED or state is SENT:
             name = get("name")
             if type(name) is str:
-                task.name = _intern(name if name.isprintable() and len(name) < 300
-                                    else clean(name, 300, single_line=True))
+                name = _intern(name if name.isprintable() and len(name) < 300
+                               else clean(name, 300, single_line=True))
+                if name is not task.name:
+                    task.name = name
+                    self._stats(name)  # listed from the first sighting, finished or not
             if task.call is None:
                 args = get("args")
                 if args is not None:
@@ -499,6 +502,7 @@ class ClusterState:
         task.worker = _intern(clean(held.hostname, 200, single_line=True))
         if held.name is not None:
             task.name = _intern(clean(held.name, 300, single_line=True))
+            self._stats(task.name)
         if held.call is not None:
             self._set_call(task, held.call)
         if held.routing_key is not None:
@@ -523,6 +527,7 @@ class ClusterState:
                 task.recovered = True
             if row.name and task.name is None:
                 task.name = _intern(row.name)
+                self._stats(task.name)
             if row.call is not None:
                 self._set_call(task, row.call)
             elif task.args is None:
