@@ -103,28 +103,59 @@ def select_tasks(state: ClusterState, tab: str = "all", needle: str = "", limit:
     is needed however many tasks there are. A needle ``name=NAME`` selects
     the tasks of exactly that name (Enter on the task names view).
     """
-    exact_name = needle[len(NAME_FILTER):] if needle.startswith(NAME_FILTER) else None
-    needle = needle.lower()
-    with state.lock:
-        tasks = list(state.tasks.values())
-    tasks.reverse()
-    if tab == "all":
-        chosen = tasks
-    else:
-        plain, timed = _tab_states(tab, {task.state for task in tasks})
-        chosen = [task for task in tasks if task.state in (timed if task.eta else plain)]
-    if exact_name is not None:
-        chosen = [task for task in chosen if task.name == exact_name]
-    elif needle:
-        chosen = [task for task in chosen if matches(task, needle)]
+    chosen = _filtered(_in_tab(_newest_first(state), tab), needle)
     if limit is not None:
         chosen = chosen[:limit]
     return [task.uuid for task in chosen]
 
 
 def tab_counts(state: ClusterState) -> dict[str, int]:
+    return _counts(_newest_first(state))
+
+
+def select_with_counts(
+    state: ClusterState, tab: str = "all", needle: str = "",
+) -> tuple[list[str], dict[str, int], dict[str, int] | None]:
+    """What the tasks view shows on each refresh, in one pass over the tasks:
+    the ids of ``tab`` matching ``needle`` (newest first), every tab's count,
+    and, with a needle, every tab's count of the tasks it matches (None without).
+
+    The needle is matched once per task, whatever the tab: the tab's ids and
+    the filtered counts are both taken from those matches.
+    """
+    tasks = _newest_first(state)
+    totals = _counts(tasks)
+    if not needle:
+        return [task.uuid for task in _in_tab(tasks, tab)], totals, None
+    matched = _filtered(tasks, needle)
+    return [task.uuid for task in _in_tab(matched, tab)], totals, _counts(matched)
+
+
+def _newest_first(state: ClusterState) -> list[Task]:
     with state.lock:
         tasks = list(state.tasks.values())
+    tasks.reverse()
+    return tasks
+
+
+def _filtered(tasks: list[Task], needle: str) -> list[Task]:
+    if needle.startswith(NAME_FILTER):
+        exact_name = needle[len(NAME_FILTER):]
+        return [task for task in tasks if task.name == exact_name]
+    if not needle:
+        return tasks
+    needle = needle.lower()
+    return [task for task in tasks if matches(task, needle)]
+
+
+def _in_tab(tasks: list[Task], tab: str) -> list[Task]:
+    if tab == "all":
+        return tasks
+    plain, timed = _tab_states(tab, {task.state for task in tasks})
+    return [task for task in tasks if task.state in (timed if task.eta else plain)]
+
+
+def _counts(tasks: list[Task]) -> dict[str, int]:
     by_kind = Counter((task.state, not task.eta) for task in tasks)
     counts = dict.fromkeys(TABS, 0)
     counts["all"] = len(tasks)
