@@ -99,8 +99,9 @@ def _tab_states(tab: str, states: set[str]) -> tuple[frozenset[str], frozenset[s
 def select_tasks(state: ClusterState, tab: str = "all", needle: str = "", limit: int | None = None) -> list[str]:
     """Ids of the tasks in ``tab`` matching ``needle``, newest first.
 
-    "Newest" is first seen: the state's dict keeps that order, so no sort
-    is needed however many tasks there are. A needle ``name=NAME`` selects
+    "Newest" is first seen: the state keeps that order (backfilled tasks
+    put in place once, see ``ClusterState.ordered_tasks``), so no sort per
+    call is needed however many tasks there are. A needle ``name=NAME`` selects
     the tasks of exactly that name (Enter on the task names view).
     """
     chosen = _filtered(_in_tab(_newest_first(state), tab), needle)
@@ -132,8 +133,7 @@ def select_with_counts(
 
 
 def _newest_first(state: ClusterState) -> list[Task]:
-    with state.lock:
-        tasks = list(state.tasks.values())
+    tasks = state.ordered_tasks()
     tasks.reverse()
     return tasks
 

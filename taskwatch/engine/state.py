@@ -141,6 +141,9 @@ class ClusterState:
     version: int = 0
     # raw hostname -> cleaned, interned (a handful of workers, millions of events)
     _hostnames: dict[str, str] = field(default_factory=dict, repr=False)
+    # a task from the result backend joined the dict out of time order: the
+    # next reader puts it in its place (ordered_tasks), once per backfill
+    _unordered: bool = field(default=False, repr=False)
     # raw hostname -> (smallest age of its events when caught up, when seen): see _behind
     _offsets: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
@@ -523,6 +526,7 @@ class ClusterState:
             new = task is None
             if task is None:
                 task = self._new_task(row.task_id)
+                self._unordered = True
             if recovered and (new or task.state not in FINAL):
                 task.recovered = True
             if row.name and task.name is None:
@@ -611,12 +615,34 @@ class ClusterState:
             self.version += 1
 
     # -- reading ------------------------------------------------------------
+    def ordered_tasks(self) -> list[Task]:
+        """Every task, oldest first: in the order first seen, and backfilled ones by their times.
+
+        Live tasks join ``tasks`` in time order; a result read from the
+        backend (at start, after a gap) may be older than tasks already there,
+        so after one the dict is rebuilt in time order, once, here (readers
+        not holding the lock keep the dict they had).
+        """
+        with self.lock:
+            if self._unordered:
+                self._unordered = False
+                self.tasks = dict(sorted(self.tasks.items(), key=_first_seen))
+            return list(self.tasks.values())
+
     def unfinished_ids(self) -> list[str]:
         with self.lock:
             return [t.uuid for t in self.tasks.values() if t.state not in FINAL]
 
 
 _ROW_FIELDS = ("exception", "traceback", "result", "worker", "queue", "parent_id", "root_id")
+
+
+def _first_seen(item: tuple[str, Task]) -> float:
+    """When a task was first seen: its earliest time; one with none (a reserved
+    task from inspect) counts as now, as it is held now."""
+    task = item[1]
+    times = [t for t in (task.sent, task.received, task.started, task.finished) if t]
+    return min(times) if times else math.inf
 
 
 def _retried_at(attempt: Attempt) -> float:
