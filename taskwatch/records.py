@@ -96,6 +96,9 @@ class TaskPoll:
     #: hostname -> error text a worker sent back instead of a reply
     errors: Mapping[str, str] = field(default_factory=dict)
     broker_error: str | None = None
+    #: hostnames whose ``active`` reply came back (an idle worker answers an
+    #: empty list): their active count is the number of their active tasks
+    active_answered: tuple[str, ...] = ()
 
 
 # -- queues ------------------------------------------------------------------

@@ -13,6 +13,7 @@ class it refused. It is data, shown by name and arguments.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -208,3 +209,51 @@ def _int_text(value: int) -> str:
 def call_text(call: ExactCall, limit: int = ARGS_LIMIT) -> tuple[str, str]:
     """``(args, kwargs)`` display text of exact arguments: ``(7, 'pdf')``, ``{'a': 1}``."""
     return render(tuple(call.args), limit), render(dict(call.kwargs), limit)
+
+
+# What the list-to-tuple scan stops at: brackets, quotes, commas, escapes.
+_SCAN = re.compile(r"""[][(){}'",\\]""")
+_CLOSES = {")": "(", "]": "[", "}": "{"}
+
+
+def tuple_style(text: str) -> str:
+    """A complete list repr as Celery's tuple style: ``[989, 'csv']`` -> ``(989, 'csv')``.
+
+    Producers may send positional arguments as a list (``argsrepr`` of a
+    list); Celery itself shows a tuple. Only text is known, so this scans it,
+    aware of quotes and brackets, and never evaluates it. Anything that is not
+    one whole top-level list (cut short with ``…``, unbalanced, ``[1] + [2]``)
+    comes back unchanged; one element gets its trailing comma: ``(5,)``.
+    """
+    if len(text) < 2 or text[0] != "[" or text[-1] != "]":
+        return text
+    end = len(text) - 1
+    opened: list[str] = []
+    quote = ""
+    skip = -1
+    commas = 0
+    for match in _SCAN.finditer(text):
+        pos = match.start()
+        if pos == skip:
+            continue
+        char = match.group()
+        if quote:
+            if char == "\\":
+                skip = pos + 1
+            elif char == quote:
+                quote = ""
+        elif char == "'" or char == '"':
+            quote = char
+        elif char in "([{":
+            opened.append(char)
+        elif char in _CLOSES:
+            if not opened or opened.pop() != _CLOSES[char] or (not opened and pos != end):
+                return text
+        elif char == "," and len(opened) == 1:
+            commas += 1
+    if quote or opened:
+        return text
+    inner = text[1:-1]
+    if not inner.strip():
+        return "()"
+    return f"({inner})" if commas else f"({inner},)"

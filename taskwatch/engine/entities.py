@@ -7,6 +7,7 @@ Plain data with ``__slots__`` where there are many (tasks), filled in by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from taskwatch.engine.sketch import QuantileSketch
 from taskwatch.records import ExactCall
@@ -61,6 +62,21 @@ class Task:
     def exact_args(self) -> bool:
         """``args``/``kwargs`` show the real values, not a sender's cut repr."""
         return self.call is not None
+
+
+class Attempt(NamedTuple):
+    """One run of a task that ended in a retry: when it was received, started and
+    retried, and the exception it retried on.
+
+    Kept only for tasks that retried (``ClusterState.attempts``), a small tuple
+    each; the task's own fields describe its latest attempt and final outcome.
+    """
+
+    received: float | None
+    started: float | None
+    retried: float
+    exception: str | None
+    traceback: str | None
 
 
 class WorkerInfo:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from taskwatch.engine.entities import Attempt
 from taskwatch.engine.state import (
     FAILURE,
     FINAL,
@@ -97,32 +99,63 @@ def _tab_states(tab: str, states: set[str]) -> tuple[frozenset[str], frozenset[s
 def select_tasks(state: ClusterState, tab: str = "all", needle: str = "", limit: int | None = None) -> list[str]:
     """Ids of the tasks in ``tab`` matching ``needle``, newest first.
 
-    "Newest" is first seen: the state's dict keeps that order, so no sort
-    is needed however many tasks there are. A needle ``name=NAME`` selects
+    "Newest" is first seen: the state keeps that order (backfilled tasks
+    put in place once, see ``ClusterState.ordered_tasks``), so no sort per
+    call is needed however many tasks there are. A needle ``name=NAME`` selects
     the tasks of exactly that name (Enter on the task names view).
     """
-    exact_name = needle[len(NAME_FILTER):] if needle.startswith(NAME_FILTER) else None
-    needle = needle.lower()
-    with state.lock:
-        tasks = list(state.tasks.values())
-    tasks.reverse()
-    if tab == "all":
-        chosen = tasks
-    else:
-        plain, timed = _tab_states(tab, {task.state for task in tasks})
-        chosen = [task for task in tasks if task.state in (timed if task.eta else plain)]
-    if exact_name is not None:
-        chosen = [task for task in chosen if task.name == exact_name]
-    elif needle:
-        chosen = [task for task in chosen if matches(task, needle)]
+    chosen = _filtered(_in_tab(_newest_first(state), tab), needle)
     if limit is not None:
         chosen = chosen[:limit]
     return [task.uuid for task in chosen]
 
 
 def tab_counts(state: ClusterState) -> dict[str, int]:
-    with state.lock:
-        tasks = list(state.tasks.values())
+    return _counts(_newest_first(state))
+
+
+def select_with_counts(
+    state: ClusterState, tab: str = "all", needle: str = "",
+) -> tuple[list[str], dict[str, int], dict[str, int] | None]:
+    """What the tasks view shows on each refresh, in one pass over the tasks:
+    the ids of ``tab`` matching ``needle`` (newest first), every tab's count,
+    and, with a needle, every tab's count of the tasks it matches (None without).
+
+    The needle is matched once per task, whatever the tab: the tab's ids and
+    the filtered counts are both taken from those matches.
+    """
+    tasks = _newest_first(state)
+    totals = _counts(tasks)
+    if not needle:
+        return [task.uuid for task in _in_tab(tasks, tab)], totals, None
+    matched = _filtered(tasks, needle)
+    return [task.uuid for task in _in_tab(matched, tab)], totals, _counts(matched)
+
+
+def _newest_first(state: ClusterState) -> list[Task]:
+    tasks = state.ordered_tasks()
+    tasks.reverse()
+    return tasks
+
+
+def _filtered(tasks: list[Task], needle: str) -> list[Task]:
+    if needle.startswith(NAME_FILTER):
+        exact_name = needle[len(NAME_FILTER):]
+        return [task for task in tasks if task.name == exact_name]
+    if not needle:
+        return tasks
+    needle = needle.lower()
+    return [task for task in tasks if matches(task, needle)]
+
+
+def _in_tab(tasks: list[Task], tab: str) -> list[Task]:
+    if tab == "all":
+        return tasks
+    plain, timed = _tab_states(tab, {task.state for task in tasks})
+    return [task for task in tasks if task.state in (timed if task.eta else plain)]
+
+
+def _counts(tasks: list[Task]) -> dict[str, int]:
     by_kind = Counter((task.state, not task.eta) for task in tasks)
     counts = dict.fromkeys(TABS, 0)
     counts["all"] = len(tasks)
@@ -133,12 +166,31 @@ def tab_counts(state: ClusterState) -> dict[str, int]:
     return counts
 
 
-def timeline(task: Task) -> list[tuple[float, str]]:
-    """When what happened to the task, oldest first (from its timestamps)."""
-    points = [
-        (task.sent, "sent"), (task.received, "received"), (task.started, "started"),
-        (task.finished, task.state.lower() if task.state in FINAL else "finished"),
-    ]
+def running_by_name(state: ClusterState) -> Counter[str]:
+    """How many tasks of each name are running now (started, not finished)."""
+    with state.lock:
+        tasks = list(state.tasks.values())
+    return Counter(task.name for task in tasks if task.state is STARTED and task.name is not None)
+
+
+def timeline(task: Task, attempts: Sequence[Attempt] = ()) -> list[tuple[float, str]]:
+    """When what happened to the task, oldest first: each attempt that ended in
+    a retry (with the exception it retried on), then the latest one and the outcome."""
+    points: list[tuple[float | None, str]] = [(task.sent, "sent")]
+    for number, attempt in enumerate(attempts, 1):
+        points += [
+            (attempt.received, f"received (attempt {number})"),
+            (attempt.started, f"started (attempt {number})"),
+            (attempt.retried, f"retried (attempt {number}): {attempt.exception or '?'}"),
+        ]
+    # The task's own received/started are its latest attempt's, unless no
+    # later attempt was seen (then they are the retried one's, listed above).
+    last = attempts[-1].retried if attempts else None
+    latest = f" (attempt {len(attempts) + 1})" if attempts else ""
+    for ts, what in ((task.received, "received"), (task.started, "started")):
+        if ts is not None and (last is None or ts > last):
+            points.append((ts, what + latest))
+    points.append((task.finished, task.state.lower() if task.state in FINAL else "finished"))
     return sorted((ts, what) for ts, what in points if ts is not None)
 
 

@@ -1,6 +1,7 @@
 """The ``taskwatch snapshot`` document: a stable, versioned JSON shape.
 
-Schema 1 (fields are only ever added within a schema version):
+Schema 1 (fields are only ever added within a schema version; a task's
+``attempts`` came with retries kept apart from the outcome):
 ``schema, taken_at, broker, broker_error, workers[], queues[], tasks[],
 task_stats[], stats``. Every text in it was cleaned of terminal control
 sequences on the way in; URLs are masked.
@@ -8,9 +9,11 @@ sequences on the way in; URLs are masked.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from taskwatch.engine.entities import Attempt
 from taskwatch.engine.query import runtime
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import mask_url
@@ -29,7 +32,8 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def task_document(task: Task) -> dict[str, Any]:
+def task_document(task: Task, attempts: Sequence[Attempt] = ()) -> dict[str, Any]:
+    """One task; ``attempts``: its runs that ended in a retry, oldest first."""
     return {
         "id": task.uuid,
         "name": task.name,
@@ -54,6 +58,11 @@ def task_document(task: Task) -> dict[str, Any]:
         "root_id": task.root_id,
         "children": list(task.children or ()),
         "recovered": task.recovered,
+        "attempts": [
+            {"received": iso(a.received), "started": iso(a.started), "retried": iso(a.retried),
+             "exception": a.exception, "traceback": a.traceback}
+            for a in attempts
+        ],
     }
 
 
@@ -111,7 +120,7 @@ def build(
                 }
                 for q in sorted(state.queues.values(), key=lambda q: q.name)
             ],
-            "tasks": [task_document(t) for t in tasks],
+            "tasks": [task_document(t, state.attempts.get(t.uuid, ())) for t in tasks],
             "task_stats": [
                 {
                     "name": s.name,

@@ -17,7 +17,7 @@ import math
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -35,6 +35,7 @@ from taskwatch.engine.entities import (
     SENT,
     STARTED,
     SUCCESS,
+    Attempt,
     Counters,
     Gap,
     NameStats,
@@ -42,11 +43,12 @@ from taskwatch.engine.entities import (
     WorkerInfo,
 )
 from taskwatch.records import ExactCall, HeldTask, QueueDepth, StoredResult, TaskPoll, WorkerReport
-from taskwatch.reprs import call_text
+from taskwatch.reprs import call_text, tuple_style
 from taskwatch.text import clean
 
 OFFSET_FOR = 300.0  # seconds a host's clock-offset baseline is kept before it is measured again
 MAX_CHILDREN = 1000  # children kept per task (the detail shows 20); bounds the duplicate check
+MAX_ATTEMPTS = 50  # retried attempts kept per task (the latest ones): retries without a limit exist
 
 TASK_EVENT_STATE = {
     "task-sent": SENT,
@@ -80,6 +82,13 @@ def _text(value: Any, limit: int) -> str | None:
     if len(value) > limit or not value.isprintable():
         return clean(value, limit)
     return _SHARED.get(value, value)
+
+
+def _args_text(value: Any) -> str | None:
+    """Positional arguments in Celery's tuple style, once, as they are stored
+    (a producer's ``argsrepr`` of a list reads ``[989, 'csv']``)."""
+    text = _text(value, MAX_SHORT)
+    return tuple_style(text) if text and text[0] == "[" else text
 
 
 def _num(value: Any) -> float | None:
@@ -122,6 +131,9 @@ class ClusterState:
     queues: dict[str, QueueDepth] = field(default_factory=dict)
     queue_history: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
+    # task id -> its attempts that ended in a retry, oldest first; only tasks
+    # that retried have an entry (most never do: no per-task cost for them)
+    attempts: dict[str, tuple[Attempt, ...]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     # ids of finished tasks in the order they finished: evicted first
     _finished: deque[str] = field(default_factory=deque, repr=False)
@@ -129,6 +141,9 @@ class ClusterState:
     version: int = 0
     # raw hostname -> cleaned, interned (a handful of workers, millions of events)
     _hostnames: dict[str, str] = field(default_factory=dict, repr=False)
+    # a task from the result backend joined the dict out of time order: the
+    # next reader puts it in its place (ordered_tasks), once per backfill
+    _unordered: bool = field(default=False, repr=False)
     # raw hostname -> (smallest age of its events when caught up, when seen): see _behind
     _offsets: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
@@ -221,12 +236,15 @@ class ClusterState:
         if state is RECEIVED or state is SENT:
             name = get("name")
             if type(name) is str:
-                task.name = _intern(name if name.isprintable() and len(name) < 300
-                                    else clean(name, 300, single_line=True))
+                name = _intern(name if name.isprintable() and len(name) < 300
+                               else clean(name, 300, single_line=True))
+                if name is not task.name:
+                    task.name = name
+                    self._stats(name)  # listed from the first sighting, finished or not
             if task.call is None:
                 args = get("args")
                 if args is not None:
-                    task.args = _text(args, MAX_SHORT)
+                    task.args = _args_text(args)
                 kwargs = get("kwargs")
                 if kwargs is not None:
                     task.kwargs = _text(kwargs, MAX_SHORT)
@@ -240,7 +258,9 @@ class ClusterState:
             if expires is not None:
                 task.expires = _text(expires, 64)
             parent = get("parent_id")
-            if type(parent) is str:
+            # A retry is sent from inside the task it retries: Celery names
+            # the task its own parent. Its attempts are one task, not a family.
+            if type(parent) is str and parent != task.uuid:
                 task.parent_id = parent
                 self._link_child(parent, task.uuid)
             root = get("root_id")
@@ -256,9 +276,11 @@ class ClusterState:
             task.result = _text(get("result"), MAX_SHORT)
             runtime = get("runtime")
             task.runtime = runtime if type(runtime) is float and 0.0 <= runtime < LATEST else _duration(runtime)
-        elif state is FAILURE or state is RETRY:
+        elif state is FAILURE:
             task.exception = _text(get("exception"), MAX_SHORT)
             task.traceback = _text(get("traceback"), MAX_TRACEBACK)
+        elif state is RETRY:
+            self._retried(task, ts, get("exception"), get("traceback"))
 
         # The state itself: never from final back to running; an older event
         # does not replace a newer one unless it moves the task forward (hosts'
@@ -279,7 +301,25 @@ class ClusterState:
                 task.finished = ts
                 self._finished.append(task.uuid)
                 self._count_final(task, state, ts)
-        elif state is RETRY and task.name is not None:
+
+    def _retried(self, task: Task, ts: float, exception: Any, traceback: Any) -> None:
+        """An attempt ended in a retry: kept as an attempt, apart from the task's outcome.
+
+        The exception and traceback belong to that attempt only: a task that
+        then succeeds shows no failure. The retry's own events may arrive
+        before this one (another worker took it): the task's received and
+        started times are this attempt's only when they are not later.
+        """
+        attempts = self.attempts.get(task.uuid, ())
+        if any(a.retried == ts for a in attempts):
+            return  # the same event again
+        after = max((a.retried for a in attempts), default=0.0)
+        received, started = (t if t is not None and after < t <= ts else None
+                             for t in (task.received, task.started))
+        attempt = Attempt(received, started, ts, _text(exception, MAX_SHORT), _text(traceback, MAX_TRACEBACK))
+        kept = (*attempts, attempt) if ts >= after else tuple(sorted((*attempts, attempt), key=_retried_at))
+        self.attempts[task.uuid] = kept[-MAX_ATTEMPTS:]
+        if task.name is not None:
             self._stats(task.name).retried += 1
 
     def _count_final(self, task: Task, state: str, ts: float) -> None:
@@ -346,17 +386,21 @@ class ClusterState:
     def _evict(self) -> None:
         tasks = self.tasks
         finished = self._finished
+        attempts = self.attempts
         excess = len(tasks) - self.max_tasks
         while excess > 0 and finished:
             uuid = finished.popleft()
             task = tasks.get(uuid)
             if task is not None and task.state in FINAL:
                 del tasks[uuid]
+                if attempts:
+                    attempts.pop(uuid, None)
                 excess -= 1
                 self.counters.tasks_evicted += 1
         if excess > 0:  # nothing finished left: the oldest go (one pass, not one scan each)
             for uuid in list(islice(tasks, excess)):
                 del tasks[uuid]
+                attempts.pop(uuid, None)
             self.counters.tasks_evicted += excess
         if len(finished) > 2 * self.max_tasks:  # drop ids of tasks already gone
             self._finished = deque(u for u in finished if u in tasks and tasks[u].state in FINAL)
@@ -441,16 +485,27 @@ class ClusterState:
                     task.state_ts = max(task.state_ts, _moment(held.time_start) or 0.0)
                 if held.kind == "active" and task.started is None:
                     task.started = _moment(held.time_start)
-            if new:
+            if poll.active_answered:
+                self._count_active(poll)
+            if new or poll.active_answered:
                 self.version += 1
             if len(self.tasks) > self.max_tasks:
                 self._evict()
         return new
 
+    def _count_active(self, poll: TaskPoll) -> None:
+        """Workers' active counts from inspect, for those no heartbeat told (events off)."""
+        running = Counter(held.hostname for held in poll.tasks if held.kind == "active")
+        for raw in poll.active_answered:
+            worker = self.workers.get(clean(raw, 200, single_line=True))
+            if worker is not None and worker.last_heartbeat is None:
+                worker.active = running[raw]
+
     def _merge_held(self, task: Task, held: HeldTask) -> None:
         task.worker = _intern(clean(held.hostname, 200, single_line=True))
         if held.name is not None:
             task.name = _intern(clean(held.name, 300, single_line=True))
+            self._stats(task.name)
         if held.call is not None:
             self._set_call(task, held.call)
         if held.routing_key is not None:
@@ -471,23 +526,28 @@ class ClusterState:
             new = task is None
             if task is None:
                 task = self._new_task(row.task_id)
+                self._unordered = True
             if recovered and (new or task.state not in FINAL):
                 task.recovered = True
             if row.name and task.name is None:
                 task.name = _intern(row.name)
+                self._stats(task.name)
             if row.call is not None:
                 self._set_call(task, row.call)
             elif task.args is None:
-                task.args, task.kwargs = row.args or None, row.kwargs or None
-            for attr in ("result", "exception", "traceback", "worker", "queue", "parent_id", "root_id"):
+                task.args, task.kwargs = _args_text(row.args) if row.args else None, row.kwargs or None
+            status = KNOWN_STATES.get(row.status, row.status)
+            # A RETRY row's exception is an earlier attempt's, never the task's outcome.
+            for attr in _ROW_FIELDS if status is not RETRY else _ROW_FIELDS[2:]:
                 value = getattr(row, attr)
                 if value and getattr(task, attr) is None:
                     setattr(task, attr, value)
+            if task.parent_id == task.uuid:  # stored by a retry's request (see _apply_task_event)
+                task.parent_id = None
             if row.children:
-                task.children = list(row.children)
+                task.children = [c for c in row.children if c != task.uuid] or None
             if row.retries is not None:
                 task.retries = max(task.retries, row.retries)
-            status = KNOWN_STATES.get(row.status, row.status)
             done = _moment(row.date_done)
             if status in FINAL and task.state not in FINAL:
                 previous = task.state
@@ -555,9 +615,38 @@ class ClusterState:
             self.version += 1
 
     # -- reading ------------------------------------------------------------
+    def ordered_tasks(self) -> list[Task]:
+        """Every task, oldest first: in the order first seen, and backfilled ones by their times.
+
+        Live tasks join ``tasks`` in time order; a result read from the
+        backend (at start, after a gap) may be older than tasks already there,
+        so after one the dict is rebuilt in time order, once, here (readers
+        not holding the lock keep the dict they had).
+        """
+        with self.lock:
+            if self._unordered:
+                self._unordered = False
+                self.tasks = dict(sorted(self.tasks.items(), key=_first_seen))
+            return list(self.tasks.values())
+
     def unfinished_ids(self) -> list[str]:
         with self.lock:
             return [t.uuid for t in self.tasks.values() if t.state not in FINAL]
+
+
+_ROW_FIELDS = ("exception", "traceback", "result", "worker", "queue", "parent_id", "root_id")
+
+
+def _first_seen(item: tuple[str, Task]) -> float:
+    """When a task was first seen: its earliest time; one with none (a reserved
+    task from inspect) counts as now, as it is held now."""
+    task = item[1]
+    times = [t for t in (task.sent, task.received, task.started, task.finished) if t]
+    return min(times) if times else math.inf
+
+
+def _retried_at(attempt: Attempt) -> float:
+    return attempt.retried
 
 
 _RANKS = {PENDING: 0, SENT: 1, RECEIVED: 2, RETRY: 2, STARTED: 3}

@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
 from taskwatch.config import Settings
-from taskwatch.engine.query import TAB_LABELS, TABS, select_tasks, tab_counts
+from taskwatch.engine.query import TAB_LABELS, TABS, select_with_counts
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
 from taskwatch.text import clean, mask_secrets
@@ -326,9 +326,8 @@ class TaskwatchApp(App[int]):
     @work(thread=True, exclusive=True, group="select", exit_on_error=False)
     def _select_tasks(self, tab: str, needle: str, version: int) -> None:
         state = self.state
-        ids = select_tasks(state, tab, needle)
-        counts = tab_counts(state) if not needle else None
-        self.post_message(TasksSelected(tab, needle, version, ids, counts))
+        ids, counts, filtered = select_with_counts(state, tab, needle)
+        self.post_message(TasksSelected(tab, needle, version, ids, counts, filtered))
 
     @on(TasksSelected)
     def _tasks_selected(self, message: TasksSelected) -> None:
@@ -342,7 +341,7 @@ class TaskwatchApp(App[int]):
         task_list.set_ids(message.ids)
         self._update_task_header()
         if message.counts is not None:
-            self.query_one("#task-tabs", TabBar).set_counts(message.counts)
+            self.query_one("#task-tabs", TabBar).set_counts(message.counts, message.filtered)
 
     def _update_task_header(self) -> None:
         """The column titles, from the same widths the rows use (they follow the terminal's size)."""

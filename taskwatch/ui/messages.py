@@ -19,13 +19,15 @@ class TasksSelected(Message):
     """The task ids for a tab and filter, selected off the UI thread."""
 
     def __init__(self, tab: str, needle: str, version: int, ids: list[str],
-                 counts: dict[str, int] | None) -> None:
+                 counts: dict[str, int] | None, filtered: dict[str, int] | None = None) -> None:
         super().__init__()
         self.tab = tab
         self.needle = needle
         self.version = version
         self.ids = ids
         self.counts = counts
+        #: per tab, the tasks the filter matches (None: no filter)
+        self.filtered = filtered
 
 
 class Pong(Message):

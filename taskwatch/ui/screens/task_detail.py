@@ -50,8 +50,9 @@ def render_task(task: Task, state: ClusterState) -> Text:
         field("Result", task.result)
     if task.exception:
         field("Exception", task.exception, "bold red")
+    attempts = state.attempts.get(task.uuid, ())
     text.append("\nTimeline\n", style="bold")
-    for ts, what in timeline(task):
+    for ts, what in timeline(task, attempts):
         text.append(f"  {precise_time(ts)}  {what}\n")
     text.append("\nFamily\n", style="bold")
     field("  parent", task.parent_id)
@@ -62,6 +63,11 @@ def render_task(task: Task, state: ClusterState) -> Text:
         text.append("\nTraceback\n", style="bold")
         text.append(task.traceback, style="red")
         text.append("\n")
+    for number, attempt in enumerate(attempts, 1):
+        if attempt.traceback:
+            text.append(f"\nTraceback of attempt {number} (retried)\n", style="bold")
+            text.append(attempt.traceback, style="dim red")
+            text.append("\n")
     return text
 
 
@@ -123,10 +129,14 @@ class TaskDetail(ScrollKeys, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         task = self.task
         if action == "parent":
-            return bool(task and task.parent_id and task.parent_id in self.state.tasks) or None
+            return bool(task and self._other(task.parent_id)) or None
         if action == "child":
-            return bool(task and task.children and task.children[0] in self.state.tasks) or None
+            return bool(task and task.children and self._other(task.children[0])) or None
         return True
+
+    def _other(self, task_id: str | None) -> bool:
+        """A task in memory other than this one: P/C never stack the same task again."""
+        return task_id is not None and task_id != self.task_id and task_id in self.state.tasks
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -136,10 +146,10 @@ class TaskDetail(ScrollKeys, Screen[None]):
 
     def action_parent(self) -> None:
         task = self.task
-        if task and task.parent_id:
+        if task and self._other(task.parent_id):
             self.app.push_screen(TaskDetail(self.state, task.parent_id))
 
     def action_child(self) -> None:
         task = self.task
-        if task and task.children:
+        if task and task.children and self._other(task.children[0]):
             self.app.push_screen(TaskDetail(self.state, task.children[0]))

@@ -26,15 +26,18 @@ class TabBar(Widget):
         self.items = list(items)
         self.current = current
         self.counts: dict[str, int] = {}  # key -> a count shown after the label
+        self.filtered: dict[str, int] | None = None  # key -> the count a filter matches (3/11)
 
     def select(self, key: str) -> None:
         if key != self.current:
             self.current = key
             self.refresh()
 
-    def set_counts(self, counts: dict[str, int]) -> None:
-        if counts != self.counts:
+    def set_counts(self, counts: dict[str, int], filtered: dict[str, int] | None = None) -> None:
+        """``filtered``: with a filter on, what it matches per key, shown as ``3/11``."""
+        if counts != self.counts or filtered != self.filtered:
             self.counts = dict(counts)
+            self.filtered = None if filtered is None else dict(filtered)
             self.refresh()
 
     def render(self) -> Text:
@@ -46,8 +49,14 @@ class TabBar(Widget):
 
     def _line(self, number: Callable[[int], str]) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
+        filtered = self.filtered
         for key, label in self.items:
-            shown = f" {label} {number(self.counts[key])} " if key in self.counts else f" {label} "
+            if key not in self.counts:
+                shown = f" {label} "
+            elif filtered is not None and key in filtered:
+                shown = f" {label} {number(filtered[key])}/{number(self.counts[key])} "
+            else:
+                shown = f" {label} {number(self.counts[key])} "
             # Two columns between tabs, none after the last: six tabs with
             # short counts fit in 80 columns.
             text.append(shown, style="bold reverse" if key == self.current else "dim")
