@@ -199,9 +199,13 @@ def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[str, Any]:
-    """Top-level settings overlaid with the chosen profile's."""
-    values: dict[str, Any] = {}
+def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[str, tuple[Any, str]]:
+    """Top-level settings overlaid with the chosen profile's: name -> (value, origin).
+
+    The origin names the part of the file the value really came from: a
+    top-level key is the file's, not the chosen profile's.
+    """
+    values: dict[str, tuple[Any, str]] = {}
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: [profiles] must be a table of tables")
@@ -210,7 +214,7 @@ def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[s
             continue
         if key not in _KEYS:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_KEYS)})")
-        values[key] = _convert(key, raw, str(path))
+        values[key] = (_convert(key, raw, str(path)), f"{FILE}:{path}")
     if profile is None:
         return values
     if profile not in profiles:
@@ -224,7 +228,8 @@ def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[s
     for key, raw in section.items():
         if key not in _KEYS:
             raise ConfigError(f"{path}: [profiles.{profile}]: unknown setting {key!r}")
-        values[key] = _convert(key, raw, f"{path} [profiles.{profile}]")
+        where = f"{path} [profiles.{profile}]"
+        values[key] = (_convert(key, raw, where), f"{FILE}:{where}")
     return values
 
 
@@ -259,9 +264,9 @@ def resolve(
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    for key, value in _file_layer(data, path, chosen).items():
+    for key, (value, origin) in _file_layer(data, path, chosen).items():
         values[key] = value
-        origins[key] = f"{FILE}:{path}" + (f" [profiles.{chosen}]" if chosen else "")
+        origins[key] = origin
     for key, names in ENV_VARS.items():
         for name in names:
             raw = env.get(name)

@@ -152,3 +152,11 @@ def test_describe_masks_secrets(config):
         for name, shown, origin in resolve({}, env={}, config_file=config).describe()
     }
     assert rows["broker_url"][0] == "redis://:****@file-prod/0"
+
+
+def test_origin_names_the_part_of_the_file_a_value_came_from(config):
+    s = resolve({}, env={}, config_file=config)  # default_profile = "prod"
+    assert s.origins["read_only"] == f"file:{config}"  # top level: prod does not set it
+    assert s.origins["broker_url"] == f"file:{config} [profiles.prod]"
+    staging = resolve({}, env={}, config_file=config, profile="staging")
+    assert staging.origins["read_only"] == f"file:{config} [profiles.staging]"
