@@ -69,6 +69,38 @@ def load_settings(values: dict[str, Any]) -> tuple[Settings, Any]:
     return settings, app
 
 
+class NoTerminal(click.ClickException):
+    """The full-screen UI cannot run here: one line, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def require_terminal(stdin=None, stdout=None, env: dict[str, str] | None = None) -> None:
+    """Refuse the TUI where it cannot work, before it writes a byte.
+
+    Without a terminal on both ends (``ssh host taskwatch`` without ``-t``,
+    output to a file or a pipe) Textual would still start, write escape codes
+    and take no keys; ``TERM=dumb`` (or no TERM at all) says the terminal
+    cannot place a cursor, so full-screen drawing is refused likewise rather
+    than guessed at.
+    """
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    env = os.environ if env is None else env
+    hint = "use `ssh -t host taskwatch ...`, or `taskwatch snapshot` for plain text"
+    for name, stream in (("output", stdout), ("input", stdin)):
+        try:
+            is_tty = stream is not None and stream.isatty()
+        except (ValueError, OSError):  # closed or detached
+            is_tty = False
+        if not is_tty:
+            raise NoTerminal(f"the full-screen UI needs a terminal and its {name} is not one: {hint}")
+    term = env.get("TERM", "").strip()
+    if term in ("", "dumb"):
+        shown = f"TERM={term}" if term else "TERM is not set"
+        raise NoTerminal(f"the full-screen UI cannot draw with {shown}: set TERM (e.g. xterm-256color), {hint}")
+
+
 class _Group(click.Group):
     def format_epilog(self, ctx, formatter):
         formatter.write_paragraph()
@@ -91,6 +123,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
     from taskwatch.sources.broker import probe
 
     probe(settings.broker_url, timeout=3.0)
+    require_terminal()
     ctx.exit(_run_tui(settings, app))
 
 
@@ -228,6 +261,9 @@ def show_config(ctx: click.Context, **options: Any) -> None:
 def demo(headless: bool) -> None:
     """Start a private demo cluster (Redis, 2 workers, beat, APScheduler, traffic) and watch it."""
     from taskwatch.demo.cluster import run
+
+    if not headless:
+        require_terminal()
 
     def open_ui(cluster) -> int:
         from taskwatch.sources.celery_app import load_app
