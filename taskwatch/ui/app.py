@@ -405,7 +405,9 @@ class TaskwatchApp(App[int]):
     @on(QueuesTable.PeekRequested)
     def _peek(self, message: QueuesTable.PeekRequested) -> None:
         if self._monitor is not None and self._on_main_screen():
-            self.push_screen(QueuePeek(self._monitor, message.queue))
+            depth = self.state.queues.get(message.queue)
+            self.push_screen(QueuePeek(self._monitor, message.queue,
+                                       source=depth.source if depth is not None else None))
 
     @on(TaskList.Opened)
     def _open_task(self, message: TaskList.Opened) -> None:
