@@ -190,6 +190,11 @@ class TaskwatchApp(App[int]):
         return self._monitor
 
     @property
+    def asked(self) -> bool:
+        """Whether a round of asking has ended (before that, silence means nothing yet)."""
+        return self._asked
+
+    @property
     def broker_error(self) -> str | None:
         """Why the last round could not reach the broker, or None."""
         return self._broker_error

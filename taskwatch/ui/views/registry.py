@@ -77,9 +77,11 @@ def _draw_table(app: TaskwatchApp, table: QueuesTable | NamesTable) -> None:
 
 
 # -- workers ------------------------------------------------------------------
+ASKING_WORKERS = "Asking the workers… (ping)"
+
+
 def _workers_pane(app: TaskwatchApp) -> Widget:
-    return Vertical(WorkersTable(id="workers-table"), Static("Asking the workers… (ping)", id="empty"),
-                    id="workers")
+    return Vertical(WorkersTable(id="workers-table"), Static(ASKING_WORKERS, id="empty"), id="workers")
 
 
 def _draw_workers(app: TaskwatchApp, table: WorkersTable) -> None:
@@ -87,9 +89,16 @@ def _draw_workers(app: TaskwatchApp, table: WorkersTable) -> None:
     table.show(state, app.needle)
     empty = app.query_one("#empty", Static)
     empty.display = not state.workers
-    if not state.workers:
-        empty.update("The broker does not answer; retrying." if app.broker_error
-                     else "No worker answered yet. Are workers running against this broker?")
+    if state.workers:
+        return
+    # Until a round has ended, no answer is no news (the header says
+    # "connecting…" meanwhile): only then is silence worth a question.
+    if not app.asked:
+        empty.update(ASKING_WORKERS)
+    elif app.broker_error:
+        empty.update("The broker does not answer; retrying.")
+    else:
+        empty.update("No worker answered yet. Are workers running against this broker?")
 
 
 # -- tasks --------------------------------------------------------------------
