@@ -19,7 +19,7 @@ from textual.strip import Strip
 
 from taskwatch.engine.query import elapsed, parse_eta, shown_args
 from taskwatch.engine.state import FAILURE, STARTED, SUCCESS, ClusterState, Task
-from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, runtime_cell
+from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, fit_name, runtime_cell
 
 # (key, title, width or 0 for flexible, minimum terminal width to show it)
 COLUMNS = (
@@ -165,7 +165,7 @@ class TaskList(ScrollView, can_focus=False):
     def render_row(self, task: Task, now: float, widths: dict[str, int]) -> Text:
         cells = {
             "state": Text(task.state, style=STATE_STYLES.get(task.state, "")),
-            "name": Text(task.name or "?"),
+            "name": Text(fit_name(task.name or "?", widths.get("name", 0))),
             "worker": Text(task.worker or "-", style="dim"),
             "when": Text(clock_time(task.received or task.sent or task.state_ts or None), style="dim"),
             "time": Text(runtime_cell(elapsed(task, now), task.state == STARTED)),
