@@ -303,9 +303,12 @@ class TaskwatchApp(App[int]):
         """Draw the visible view from the engine's state, a few times a second."""
         if not self._on_main_screen():
             return  # a detail or modal covers the views; polling goes on, drawing waits
+        bars = self.query(StatusBar)
+        if not bars:
+            return  # shutting down: the timer can fire while the widgets are being removed
         state = self.state
         monitor = self._monitor
-        self.query_one(StatusBar).show(state, broker_error=self._broker_error,
+        bars.first().show(state, broker_error=self._broker_error,
                                        events_connected=monitor is not None and monitor.events_connected,
                                        events_error=monitor.events_error if monitor is not None else None,
                                        asked=self._asked)
