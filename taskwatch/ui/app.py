@@ -41,7 +41,14 @@ from taskwatch.ui.screens.queue_peek import QueuePeek
 from taskwatch.ui.screens.task_detail import TaskDetail
 from taskwatch.ui.screens.views import ViewsScreen
 from taskwatch.ui.views.queues import QueuesTable
-from taskwatch.ui.views.registry import RESERVED_ACTIONS, VIEW_ACTIONS, VIEW_NAMED, VIEWS, View
+from taskwatch.ui.views.registry import (
+    RESERVED_ACTIONS,
+    VIEW_ACTIONS,
+    VIEW_NAMED,
+    VIEWS,
+    View,
+    show_tasks_hint,
+)
 from taskwatch.ui.widgets.footer import QuietFooter
 from taskwatch.ui.widgets.status_bar import StatusBar
 from taskwatch.ui.widgets.tab_bar import TabBar
@@ -348,6 +355,7 @@ class TaskwatchApp(App[int]):
             return
         task_list = self.query_one(TaskList)
         task_list.set_ids(message.ids)
+        show_tasks_hint(self, task_list)
         self._update_task_header()
         if message.counts is not None:
             self.query_one("#task-tabs", TabBar).set_counts(message.counts)
