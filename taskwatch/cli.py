@@ -90,20 +90,22 @@ class NoTerminal(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-def require_terminal(stdin=None, stdout=None, env: dict[str, str] | None = None) -> None:
+def require_terminal(stdin=None, stdout=None, env: dict[str, str] | None = None, stderr=None) -> None:
     """Refuse the TUI where it cannot work, before it writes a byte.
 
-    Without a terminal on both ends (``ssh host taskwatch`` without ``-t``,
+    Without a terminal on every end (``ssh host taskwatch`` without ``-t``,
     output to a file or a pipe) Textual would still start, write escape codes
-    and take no keys; ``TERM=dumb`` (or no TERM at all) says the terminal
-    cannot place a cursor, so full-screen drawing is refused likewise rather
-    than guessed at.
+    and take no keys. Textual draws on stderr and reads stdin; stdout to a
+    file means the user wanted text, which is ``taskwatch snapshot``.
+    ``TERM=dumb`` (or no TERM at all) says the terminal cannot place a
+    cursor, so full-screen drawing is refused likewise rather than guessed at.
     """
-    stdin = sys.stdin if stdin is None else stdin
-    stdout = sys.stdout if stdout is None else stdout
     env = os.environ if env is None else env
     hint = "use `ssh -t host taskwatch ...`, or `taskwatch snapshot` for plain text"
-    for name, stream in (("output", stdout), ("input", stdin)):
+    streams = (("output", sys.stdout if stdout is None else stdout),
+               ("error output", sys.stderr if stderr is None else stderr),
+               ("input", sys.stdin if stdin is None else stdin))
+    for name, stream in streams:
         try:
             is_tty = stream is not None and stream.isatty()
         except (ValueError, OSError):  # closed or detached

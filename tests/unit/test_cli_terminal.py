@@ -41,24 +41,25 @@ def _run(args, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    ("stdin", "stdout", "term", "needle"),
+    ("stdin", "stdout", "stderr", "term", "needle"),
     [
-        (_Tty(), io.StringIO(), "xterm", "output is not one"),
-        (io.StringIO(), _Tty(), "xterm", "input is not one"),
-        (_Tty(), _Tty(), "dumb", "TERM=dumb"),
-        (_Tty(), _Tty(), "", "TERM is not set"),
+        (_Tty(), io.StringIO(), _Tty(), "xterm", "its output is not one"),
+        (_Tty(), _Tty(), io.StringIO(), "xterm", "its error output is not one"),  # where Textual draws
+        (io.StringIO(), _Tty(), _Tty(), "xterm", "its input is not one"),
+        (_Tty(), _Tty(), _Tty(), "dumb", "TERM=dumb"),
+        (_Tty(), _Tty(), _Tty(), "", "TERM is not set"),
     ],
 )
-def test_require_terminal_refuses_what_cannot_draw(stdin, stdout, term, needle):
+def test_require_terminal_refuses_what_cannot_draw(stdin, stdout, stderr, term, needle):
     with pytest.raises(NoTerminal) as caught:
-        require_terminal(stdin, stdout, {"TERM": term} if term else {})
+        require_terminal(stdin, stdout, {"TERM": term} if term else {}, stderr)
     message = caught.value.format_message()
     assert needle in message and "ssh -t" in message and "taskwatch snapshot" in message
     assert caught.value.exit_code == 2
 
 
 def test_require_terminal_accepts_a_real_terminal():
-    require_terminal(_Tty(), _Tty(), {"TERM": "xterm-256color"})
+    require_terminal(_Tty(), _Tty(), {"TERM": "xterm-256color"}, _Tty())
 
 
 def test_tui_with_output_to_a_pipe_refuses_in_one_line(redis_server):
@@ -81,7 +82,7 @@ def test_tui_on_a_dumb_terminal_refuses_and_draws_nothing(redis_server):
     try:
         result = _run(
             ["-b", redis_server.url(0)],
-            stdin=slave, stdout=slave, stderr=subprocess.PIPE, text=True, env=_env(TERM="dumb"),
+            stdin=slave, stdout=slave, stderr=slave, env=_env(TERM="dumb"),
         )
     finally:
         os.close(slave)
@@ -94,5 +95,8 @@ def test_tui_on_a_dumb_terminal_refuses_and_draws_nothing(redis_server):
         pass
     finally:
         os.close(master)
-    assert_one_line_error(result, "TERM=dumb", "ssh -t", "taskwatch snapshot")
+    assert result.returncode == 2
+    lines = drawn.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("taskwatch: "), drawn
+    assert "TERM=dumb" in lines[0] and "ssh -t" in lines[0] and "taskwatch snapshot" in lines[0]
     assert b"\x1b" not in drawn
