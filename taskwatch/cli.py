@@ -145,10 +145,16 @@ def cli(ctx: click.Context, **options: Any) -> None:
 
 
 def _run_tui(settings: Settings, app: Any = None, cleanups: list | None = None) -> int:
+    from rich.console import Console
+
     from taskwatch.ui.app import TaskwatchApp
     from taskwatch.ui.collector import freeze_startup_objects
+    from taskwatch.ui.format import theme_for
 
-    tui = TaskwatchApp(settings, celery_app=app, cleanups=cleanups)
+    # The terminal's colours as Rich reads them (TERM, COLORTERM, NO_COLOR) on
+    # stderr, where Textual draws: 16 colours get the ANSI theme.
+    theme = theme_for(Console(file=sys.stderr).color_system)
+    tui = TaskwatchApp(settings, celery_app=app, cleanups=cleanups, theme=theme)
     freeze_startup_objects()
     result = tui.run()
     return result if isinstance(result, int) else (tui.return_code or 0)

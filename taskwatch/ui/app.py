@@ -124,9 +124,11 @@ class TaskwatchApp(App[int]):
 
     def __init__(self, settings: Settings, celery_app: Celery | None = None, *,
                  monitor: Monitor | None = None, poll: bool = True,
-                 cleanups: list[Callable[[], None]] | None = None) -> None:
-        """``cleanups`` run before a forced exit (see :meth:`_on_signal`)."""
+                 cleanups: list[Callable[[], None]] | None = None, theme: str | None = None) -> None:
+        """``cleanups`` run before a forced exit (see :meth:`_on_signal`); ``theme``
+        replaces the default theme (the CLI picks one for the terminal: :func:`theme_for`)."""
         super().__init__()
+        self._theme_name = theme
         self.cleanups = list(cleanups or ())
         self._run_finished = False
         self._previous_handlers: dict[int, object] = {}
@@ -173,6 +175,8 @@ class TaskwatchApp(App[int]):
         yield QuietFooter(compact=True)
 
     def on_mount(self) -> None:
+        if self._theme_name is not None:
+            self.theme = self._theme_name
         # The event receiver thread can be busy for long stretches at burst
         # rates; a shorter GIL switch interval keeps keys answered quickly.
         sys.setswitchinterval(0.001)

@@ -128,3 +128,14 @@ def fit_name(name: str, width: int) -> str:
             return shorter
     last = ELLIPSIS + parts[-1] if len(parts) > 1 else name
     return last[: width - 1] + ELLIPSIS if width > 1 else ELLIPSIS
+
+
+def theme_for(color_system: str | None) -> str | None:
+    """The Textual theme for a terminal's colour system, or None to keep the default.
+
+    In 16 colours (``TERM=xterm``, ``linux``, ``screen``) the default theme's
+    RGB colours are matched to the nearest of the 16, which turns yellow
+    into bright red and the cursor into black on bright red; the ANSI theme
+    uses the terminal's own named colours, so yellow stays yellow.
+    """
+    return "ansi-dark" if color_system == "standard" else None

@@ -201,6 +201,10 @@ class TaskList(ScrollView, can_focus=False):
         if task is not None and task.recovered:
             text.stylize("italic")
         if index == self.cursor:
+            # One block in the cursor's colours, like the other tables' cursor:
+            # state colours and dim cells on top of it were unreadable in 16
+            # colours (black on bright red, dark-yellow columns).
+            text = Text(text.plain, no_wrap=True)
             text.stylize(self.get_component_rich_style("task-list--cursor"))
         segments = list(text.render(self.app.console))
         strip = Strip(segments).adjust_cell_length(width, self.rich_style)
@@ -208,6 +212,9 @@ class TaskList(ScrollView, can_focus=False):
 
     COMPONENT_CLASSES = {"task-list--cursor"}
     DEFAULT_CSS += """
-    TaskList > .task-list--cursor { background: $accent; color: $text; text-style: bold; }
+    TaskList > .task-list--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
     """
 
