@@ -48,3 +48,12 @@ def test_a_long_task_name_loses_its_module_prefix_before_its_end():
     assert fit_name(name, 10) == "…process_…"  # the last part alone is cut only when it must be
     assert fit_name("undotted_but_long_name", 10) == "undotted_…"
     assert fit_name(name, 1) == "…" and fit_name(name, 0) == ""
+
+
+def test_priorities_that_do_not_fit_end_in_an_ellipsis_never_half_a_pair():
+    from taskwatch.ui.views.queues import fit_priorities
+
+    assert fit_priorities({"0": 47, "3": 1, "6": 3}) == "0:47 3:1 6:3"
+    assert fit_priorities({"0": 47, "3": 1, "6": 3, "9": 2}) == "0:47 3:1 6:3 …"
+    assert fit_priorities({"0": 47, "3": 0}) == "0:47"  # empty lists are not shown
+    assert fit_priorities({"0": 123456789012345}) == "…"
