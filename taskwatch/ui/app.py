@@ -371,8 +371,9 @@ class TaskwatchApp(App[int]):
             self._task_header = header.plain
             self.query_one("#task-header", Static).update(header)
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._update_task_header)
+    @on(TaskList.Resized)
+    def _task_list_resized(self) -> None:
+        self._update_task_header()
 
     # -- views --------------------------------------------------------------
     def action_view(self, view: str) -> None:

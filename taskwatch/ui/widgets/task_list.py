@@ -48,6 +48,15 @@ class TaskList(ScrollView, can_focus=False):
             super().__init__()
             self.task_id = task_id
 
+    class Resized(Message):
+        """The list has its new size: column titles drawn elsewhere must follow now."""
+
+    def on_resize(self) -> None:
+        # The app's own Resize comes before the list's layout, so titles made
+        # then used the old widths until the next selection, about a second later.
+        self._painted.clear()
+        self.post_message(self.Resized())
+
     def __init__(self, state: ClusterState, *, clock: Callable[[], float] = time.time, **kwargs) -> None:
         super().__init__(**kwargs)
         self.state = state
