@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from taskwatch import __version__
-from taskwatch.config import ConfigError, Settings, resolve
+from taskwatch.config import ConfigError, Settings, number, resolve
 from taskwatch.sources.errors import SourceError
 from taskwatch.text import mask_secrets
 
@@ -28,9 +28,9 @@ _COMMON = [
     click.option("--result-backend", "result_backend", metavar="URL", help="Result backend URL. Env: CELERY_RESULT_BACKEND."),
     click.option("--jobstore", "jobstores", metavar="URL", multiple=True, help="APScheduler job store URL (repeatable; read once scheduler support lands). Env: TASKWATCH_JOBSTORE."),
     click.option("--read-only/--read-write", "read_only", default=None, help="Refuse every action that changes the cluster."),
-    click.option("--inspect-timeout", "inspect_timeout", type=float, metavar="SECONDS", help="How long to wait for workers to answer (default 1)."),
-    click.option("--max-tasks", "max_tasks", type=int, metavar="N", help="Tasks kept in memory, finished ones evicted first (default 100000)."),
-    click.option("--backfill", "backfill", type=int, metavar="N", help="Recent finished tasks loaded from the result backend at start (default 500)."),
+    click.option("--inspect-timeout", "inspect_timeout", metavar="SECONDS", help="How long to wait for workers to answer (default 1)."),
+    click.option("--max-tasks", "max_tasks", metavar="N", help="Tasks kept in memory, finished ones evicted first (default 100000)."),
+    click.option("--backfill", "backfill", metavar="N", help="Recent finished tasks loaded from the result backend at start (default 500)."),
     click.option("--rabbitmq-api", "rabbitmq_api", metavar="URL", help="RabbitMQ management API for queue depths, e.g. http://guest:guest@rabbit:15672."),
     click.option("--profile", "profile", metavar="NAME", help="Profile from the config file. Env: TASKWATCH_PROFILE."),
     click.option("--config", "config_file", metavar="FILE", help="Config file (default: the user config dir's taskwatch/config.toml)."),
@@ -66,7 +66,56 @@ def load_settings(values: dict[str, Any]) -> tuple[Settings, Any]:
         raise ConfigError(
             "no broker: pass -b URL or -A APP, set CELERY_BROKER_URL, or add broker_url to a config profile"
         )
+    _check_result_backend(settings.result_backend)
     return settings, app
+
+
+def _check_result_backend(url: str | None) -> None:
+    """Refuse a Redis result backend URL the reader would refuse, before anything starts.
+
+    The same parser as the reader's (one per scheme), so ``redis://h/x`` is
+    refused up front as ``-b redis://h/x`` is, not reported later as a
+    warning while the views stay empty. Other schemes are left to the reader.
+    """
+    scheme = url.split("://", 1)[0].lower() if url and "://" in url else ""
+    if scheme in ("redis", "rediss"):
+        from taskwatch.sources.redis_url import parse_redis_url
+
+        parse_redis_url(url, what="result backend URL")
+
+
+class NoTerminal(click.ClickException):
+    """The full-screen UI cannot run here: one line, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def require_terminal(stdin=None, stdout=None, env: dict[str, str] | None = None, stderr=None) -> None:
+    """Refuse the TUI where it cannot work, before it writes a byte.
+
+    Without a terminal on every end (``ssh host taskwatch`` without ``-t``,
+    output to a file or a pipe) Textual would still start, write escape codes
+    and take no keys. Textual draws on stderr and reads stdin; stdout to a
+    file means the user wanted text, which is ``taskwatch snapshot``.
+    ``TERM=dumb`` (or no TERM at all) says the terminal cannot place a
+    cursor, so full-screen drawing is refused likewise rather than guessed at.
+    """
+    env = os.environ if env is None else env
+    hint = "use `ssh -t host taskwatch ...`, or `taskwatch snapshot` for plain text"
+    streams = (("output", sys.stdout if stdout is None else stdout),
+               ("error output", sys.stderr if stderr is None else stderr),
+               ("input", sys.stdin if stdin is None else stdin))
+    for name, stream in streams:
+        try:
+            is_tty = stream is not None and stream.isatty()
+        except (ValueError, OSError):  # closed or detached
+            is_tty = False
+        if not is_tty:
+            raise NoTerminal(f"the full-screen UI needs a terminal and its {name} is not one: {hint}")
+    term = env.get("TERM", "").strip()
+    if term in ("", "dumb"):
+        shown = f"TERM={term}" if term else "TERM is not set"
+        raise NoTerminal(f"the full-screen UI cannot draw with {shown}: set TERM (e.g. xterm-256color), {hint}")
 
 
 class _Group(click.Group):
@@ -91,14 +140,21 @@ def cli(ctx: click.Context, **options: Any) -> None:
     from taskwatch.sources.broker import probe
 
     probe(settings.broker_url, timeout=3.0)
+    require_terminal()
     ctx.exit(_run_tui(settings, app))
 
 
 def _run_tui(settings: Settings, app: Any = None, cleanups: list | None = None) -> int:
+    from rich.console import Console
+
     from taskwatch.ui.app import TaskwatchApp
     from taskwatch.ui.collector import freeze_startup_objects
+    from taskwatch.ui.format import theme_for
 
-    tui = TaskwatchApp(settings, celery_app=app, cleanups=cleanups)
+    # The terminal's colours as Rich reads them (TERM, COLORTERM, NO_COLOR) on
+    # stderr, where Textual draws: 16 colours get the ANSI theme.
+    theme = theme_for(Console(file=sys.stderr).color_system)
+    tui = TaskwatchApp(settings, celery_app=app, cleanups=cleanups, theme=theme)
     freeze_startup_objects()
     result = tui.run()
     return result if isinstance(result, int) else (tui.return_code or 0)
@@ -106,11 +162,11 @@ def _run_tui(settings: Settings, app: Any = None, cleanups: list | None = None) 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema documented in the README).")
-@click.option("--listen", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+@click.option("--listen", "listen_text", default="0", metavar="SECONDS",
               help="Ingest events for this long before printing (default: no events, one round of asking).")
 @common_options
 @click.pass_context
-def snapshot(ctx: click.Context, as_json: bool, listen: float, **options: Any) -> None:
+def snapshot(ctx: click.Context, as_json: bool, listen_text: str, **options: Any) -> None:
     """Print the cluster's state once, without the UI."""
     import resource
 
@@ -118,6 +174,8 @@ def snapshot(ctx: click.Context, as_json: bool, listen: float, **options: Any) -
     from taskwatch.monitor import Monitor
     from taskwatch.sources.broker import probe
 
+    # Numbers are checked like the settings' (NUMBERS), before anything connects.
+    listen = float(number("listen", listen_text, "command line"))
     settings, app = load_settings(_merged(ctx, **options))
     probe(settings.broker_url, timeout=3.0)
     monitor = Monitor.from_settings(settings, app, events=listen > 0)
@@ -230,6 +288,9 @@ def demo(headless: bool) -> None:
     """Start a private demo cluster (Redis, 2 workers, beat, APScheduler, traffic) and watch it."""
     from taskwatch.demo.cluster import run
 
+    if not headless:
+        require_terminal()
+
     def open_ui(cluster) -> int:
         from taskwatch.sources.celery_app import load_app
 
@@ -247,37 +308,49 @@ def demo(headless: bool) -> None:
     sys.exit(run(headless=headless, open_ui=open_ui))
 
 
+#: The longest error line: a 100,000-character URL must not make a 100 KB line.
+MAX_ERROR = 300
+
+
+def _error(message: str) -> None:
+    """``taskwatch: message`` on stderr: one line, its long words cut in the middle, bounded."""
+    from taskwatch.text import clean, shorten_words
+
+    click.echo(f"taskwatch: {clean(shorten_words(message), MAX_ERROR, single_line=True)}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, never a traceback."""
     try:
         rc = cli.main(args=argv, prog_name="taskwatch", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - not enabled
-        click.echo(exc.format_message(), err=True)
+        _error(exc.format_message())
         rc = EXIT_USAGE
     except click.UsageError as exc:
         sub = f"{exc.ctx.info_name} " if exc.ctx is not None and exc.ctx.parent is not None else ""
-        hint = f" (see `taskwatch {sub}--help`)"
-        click.echo(f"taskwatch: {exc.format_message()}{hint}", err=True)
+        from taskwatch.text import clean, shorten_words
+
+        message = clean(shorten_words(exc.format_message()), MAX_ERROR - 40, single_line=True)
+        _error(f"{message} (see `taskwatch {sub}--help`)")
         rc = EXIT_USAGE
     except (ConfigError, SourceError) as exc:
-        click.echo(f"taskwatch: {exc}", err=True)
+        _error(str(exc))
         rc = EXIT_USAGE
     except click.ClickException as exc:
-        click.echo(f"taskwatch: {exc.format_message()}", err=True)
+        _error(exc.format_message())
         rc = exc.exit_code
     except click.exceptions.Abort:
-        click.echo("taskwatch: aborted", err=True)
+        _error("aborted")
         rc = 130
     except KeyboardInterrupt:
         rc = 130
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, keep the details reachable
         if os.environ.get("TASKWATCH_DEBUG"):
             raise
-        click.echo(
-            f"taskwatch: internal error: {type(exc).__name__}: {mask_secrets(str(exc))} "
-            "(run with TASKWATCH_DEBUG=1 for the traceback)",
-            err=True,
-        )
+        from taskwatch.text import clean, shorten_words
+
+        detail = clean(shorten_words(mask_secrets(str(exc))), MAX_ERROR - 100, single_line=True)
+        _error(f"internal error: {type(exc).__name__}: {detail} (run with TASKWATCH_DEBUG=1 for the traceback)")
         rc = 1
     sys.exit(rc if isinstance(rc, int) else 0)
 

@@ -101,18 +101,65 @@ def _to_bool(text: str) -> bool:
     raise ValueError(f"expected true/false, got {text!r}")
 
 
-def _to_positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(f"expected a positive number, got {text!r}")
-    return value
+@dataclass(frozen=True)
+class Bounds:
+    """What a number option accepts: one rule, one message, wherever the value came from."""
+
+    low: float
+    high: float
+    whole: bool  # a count (int) rather than seconds (float)
+    low_open: bool = False  # ``low`` itself refused (a timeout of 0 s)
+
+    def describe(self) -> str:
+        low, high = _plain(self.low), _plain(self.high)
+        kind = "a whole number" if self.whole else "seconds"
+        if self.low_open:
+            return f"expected {kind}, more than {low} and at most {high}"
+        return f"expected {kind} from {low} to {high}"
+
+    def convert(self, raw: object) -> float | int:
+        """``raw`` (a string, or a TOML number) as a checked number; ValueError otherwise."""
+        shown = _shown(raw)
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(f"{self.describe()}, got {shown}")
+        try:
+            value: float | int = int(str(raw).strip()) if self.whole else float(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{self.describe()}, got {shown}") from None
+        # NaN compares false both ways, so it fails here; so does inf.
+        inside = (self.low < value if self.low_open else self.low <= value) and value <= self.high
+        if not inside:
+            raise ValueError(f"{self.describe()}, got {shown}")
+        return value
 
 
-def _to_count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"expected a whole number >= 0, got {text!r}")
-    return value
+def _plain(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def _shown(raw: object, limit: int = 40) -> str:
+    """A user's value in a message: quoted, cut, one line."""
+    text = repr(raw) if isinstance(raw, str) else str(raw)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: Every number option: the TUI's and snapshot's settings, and snapshot's --listen.
+#: Upper bounds keep every timeout a platform's clocks and sockets accept.
+NUMBERS: dict[str, Bounds] = {
+    "inspect_timeout": Bounds(0, 300, whole=False, low_open=True),
+    "refresh_interval": Bounds(0, 3600, whole=False, low_open=True),
+    "max_tasks": Bounds(1, 10_000_000, whole=True),
+    "backfill": Bounds(0, 1_000_000, whole=True),
+    "listen": Bounds(0, 86_400, whole=False),
+}
+
+
+def number(name: str, raw: object, where: str) -> float | int:
+    """Check one number option (``NUMBERS``); ConfigError names where it came from."""
+    try:
+        return NUMBERS[name].convert(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: invalid {name}: {exc}") from None
 
 
 def _to_list(text: str) -> tuple[str, ...]:
@@ -125,10 +172,10 @@ _KEYS: dict[str, Any] = {
     "result_backend": str,
     "jobstores": _to_list,
     "read_only": _to_bool,
-    "inspect_timeout": _to_positive_float,
-    "refresh_interval": _to_positive_float,
-    "max_tasks": _to_count,
-    "backfill": _to_count,
+    "inspect_timeout": NUMBERS["inspect_timeout"],
+    "refresh_interval": NUMBERS["refresh_interval"],
+    "max_tasks": NUMBERS["max_tasks"],
+    "backfill": NUMBERS["backfill"],
     "rabbitmq_api": str,
 }
 
@@ -164,17 +211,8 @@ def _convert(name: str, raw: Any, where: str) -> Any:
             raise ValueError("expected a list of URLs")
         if name == "read_only":
             return raw if isinstance(raw, bool) else _to_bool(str(raw))
-        if name in ("max_tasks", "backfill"):
-            if isinstance(raw, bool) or not isinstance(raw, int | str):
-                raise ValueError("expected a whole number")
-            value = _to_count(str(raw))
-            if name == "max_tasks" and value < 1:
-                raise ValueError("expected at least 1")
-            return value
-        if name in ("inspect_timeout", "refresh_interval"):
-            if isinstance(raw, bool):
-                raise ValueError("expected a positive number")
-            return _to_positive_float(str(raw))
+        if name in NUMBERS:
+            return NUMBERS[name].convert(raw)
         if not isinstance(raw, str) or not raw.strip():
             raise ValueError("expected a non-empty string")
         return raw.strip()
@@ -199,9 +237,13 @@ def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[str, Any]:
-    """Top-level settings overlaid with the chosen profile's."""
-    values: dict[str, Any] = {}
+def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[str, tuple[Any, str]]:
+    """Top-level settings overlaid with the chosen profile's: name -> (value, origin).
+
+    The origin names the part of the file the value really came from: a
+    top-level key is the file's, not the chosen profile's.
+    """
+    values: dict[str, tuple[Any, str]] = {}
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: [profiles] must be a table of tables")
@@ -210,7 +252,7 @@ def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[s
             continue
         if key not in _KEYS:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_KEYS)})")
-        values[key] = _convert(key, raw, str(path))
+        values[key] = (_convert(key, raw, str(path)), f"{FILE}:{path}")
     if profile is None:
         return values
     if profile not in profiles:
@@ -224,7 +266,8 @@ def _file_layer(data: dict[str, Any], path: Path, profile: str | None) -> dict[s
     for key, raw in section.items():
         if key not in _KEYS:
             raise ConfigError(f"{path}: [profiles.{profile}]: unknown setting {key!r}")
-        values[key] = _convert(key, raw, f"{path} [profiles.{profile}]")
+        where = f"{path} [profiles.{profile}]"
+        values[key] = (_convert(key, raw, where), f"{FILE}:{where}")
     return values
 
 
@@ -259,9 +302,9 @@ def resolve(
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    for key, value in _file_layer(data, path, chosen).items():
+    for key, (value, origin) in _file_layer(data, path, chosen).items():
         values[key] = value
-        origins[key] = f"{FILE}:{path}" + (f" [profiles.{chosen}]" if chosen else "")
+        origins[key] = origin
     for key, names in ENV_VARS.items():
         for name in names:
             raw = env.get(name)

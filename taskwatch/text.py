@@ -91,6 +91,22 @@ def strip_control(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def shorten_words(text: str, limit: int = 80) -> str:
+    """Cut every word (a run without spaces: a URL, a path) longer than ``limit`` in its middle.
+
+    For one-line messages: a 100,000-character URL keeps its start and end,
+    and the reason after it stays on the line.
+    """
+    pattern = re.compile(rf"\S{{{limit + 1},}}")
+    head = limit * 3 // 4
+
+    def cut(match: re.Match[str]) -> str:
+        word = match.group()
+        return word[:head] + ELLIPSIS + word[-(limit - head - 1):]
+
+    return pattern.sub(cut, text)
+
+
 def clean(value: object, limit: int | None = 4096, *, single_line: bool = False) -> str:
     """Make untrusted ``value`` safe to show: text, no control sequences, bounded.
 

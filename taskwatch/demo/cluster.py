@@ -9,6 +9,7 @@ the UI) and tears it all down again. ``run()`` is the body of
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -275,15 +276,32 @@ class DemoCluster:
 # -- `taskwatch demo` ---------------------------------------------------------------
 
 
+SECOND_TERMINAL = "# in another terminal:"
+
+
+def second_terminal_command(broker_url: str, result_backend: str, jobstore_url: str) -> str:
+    """The whole command that watches the demo from another terminal.
+
+    ``-A`` gives the beat schedule, queues and routes (the Upcoming view and
+    every queue); the result backend gives the tasks that finished before
+    taskwatch started.
+    """
+    return shlex.join(["taskwatch", "-A", "taskwatch.demo.app", "-b", broker_url, "--result-backend", result_backend,
+                       "--jobstore", jobstore_url])
+
+
 def _announce(cluster: DemoCluster) -> None:
-    """Machine-readable settings on stdout, one a line; a human hint on stderr."""
+    """Machine-readable settings on stdout, one a line, then the command for a
+    second terminal; a human hint on stderr."""
     lines = {
         "CELERY_BROKER_URL": cluster.broker_url,
         "CELERY_RESULT_BACKEND": cluster.result_backend,
         "TASKWATCH_JOBSTORE": cluster.jobstore_url,
         "TASKWATCH_DEMO_DIR": str(cluster.workdir),
     }
-    sys.stdout.write("".join(f"{key}={value}\n" for key, value in lines.items()))
+    command = second_terminal_command(cluster.broker_url, cluster.result_backend, cluster.jobstore_url)
+    sys.stdout.write("".join(f"{key}={value}\n" for key, value in lines.items())
+                     + f"{SECOND_TERMINAL}\n{command}\n")
     sys.stdout.flush()
     workers = ", ".join(spec.name for spec in WORKERS)
     print(

@@ -41,7 +41,14 @@ from taskwatch.ui.screens.queue_peek import QueuePeek
 from taskwatch.ui.screens.task_detail import TaskDetail
 from taskwatch.ui.screens.views import ViewsScreen
 from taskwatch.ui.views.queues import QueuesTable
-from taskwatch.ui.views.registry import RESERVED_ACTIONS, VIEW_ACTIONS, VIEW_NAMED, VIEWS, View
+from taskwatch.ui.views.registry import (
+    RESERVED_ACTIONS,
+    VIEW_ACTIONS,
+    VIEW_NAMED,
+    VIEWS,
+    View,
+    show_tasks_hint,
+)
 from taskwatch.ui.widgets.footer import QuietFooter
 from taskwatch.ui.widgets.status_bar import StatusBar
 from taskwatch.ui.widgets.tab_bar import TabBar
@@ -117,9 +124,11 @@ class TaskwatchApp(App[int]):
 
     def __init__(self, settings: Settings, celery_app: Celery | None = None, *,
                  monitor: Monitor | None = None, poll: bool = True,
-                 cleanups: list[Callable[[], None]] | None = None) -> None:
-        """``cleanups`` run before a forced exit (see :meth:`_on_signal`)."""
+                 cleanups: list[Callable[[], None]] | None = None, theme: str | None = None) -> None:
+        """``cleanups`` run before a forced exit (see :meth:`_on_signal`); ``theme``
+        replaces the default theme (the CLI picks one for the terminal: :func:`theme_for`)."""
         super().__init__()
+        self._theme_name = theme
         self.cleanups = list(cleanups or ())
         self._run_finished = False
         self._previous_handlers: dict[int, object] = {}
@@ -166,6 +175,8 @@ class TaskwatchApp(App[int]):
         yield QuietFooter(compact=True)
 
     def on_mount(self) -> None:
+        if self._theme_name is not None:
+            self.theme = self._theme_name
         # The event receiver thread can be busy for long stretches at burst
         # rates; a shorter GIL switch interval keeps keys answered quickly.
         sys.setswitchinterval(0.001)
@@ -188,6 +199,11 @@ class TaskwatchApp(App[int]):
     def started_monitor(self) -> Monitor | None:
         """The monitor once built (on a worker thread at start-up), else None: never builds it."""
         return self._monitor
+
+    @property
+    def asked(self) -> bool:
+        """Whether a round of asking has ended (before that, silence means nothing yet)."""
+        return self._asked
 
     @property
     def broker_error(self) -> str | None:
@@ -298,9 +314,12 @@ class TaskwatchApp(App[int]):
         """Draw the visible view from the engine's state, a few times a second."""
         if not self._on_main_screen():
             return  # a detail or modal covers the views; polling goes on, drawing waits
+        bars = self.query(StatusBar)
+        if not bars:
+            return  # shutting down: the timer can fire while the widgets are being removed
         state = self.state
         monitor = self._monitor
-        self.query_one(StatusBar).show(state, broker_error=self._broker_error,
+        bars.first().show(state, broker_error=self._broker_error,
                                        events_connected=monitor is not None and monitor.events_connected,
                                        events_error=monitor.events_error if monitor is not None else None,
                                        asked=self._asked)
@@ -339,6 +358,7 @@ class TaskwatchApp(App[int]):
             return
         task_list = self.query_one(TaskList)
         task_list.set_ids(message.ids)
+        show_tasks_hint(self, task_list)
         self._update_task_header()
         if message.counts is not None:
             self.query_one("#task-tabs", TabBar).set_counts(message.counts, message.filtered)
@@ -350,8 +370,9 @@ class TaskwatchApp(App[int]):
             self._task_header = header.plain
             self.query_one("#task-header", Static).update(header)
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._update_task_header)
+    @on(TaskList.Resized)
+    def _task_list_resized(self) -> None:
+        self._update_task_header()
 
     # -- views --------------------------------------------------------------
     def action_view(self, view: str) -> None:
@@ -404,7 +425,9 @@ class TaskwatchApp(App[int]):
     @on(QueuesTable.PeekRequested)
     def _peek(self, message: QueuesTable.PeekRequested) -> None:
         if self._monitor is not None and self._on_main_screen():
-            self.push_screen(QueuePeek(self._monitor, message.queue))
+            depth = self.state.queues.get(message.queue)
+            self.push_screen(QueuePeek(self._monitor, message.queue,
+                                       source=depth.source if depth is not None else None))
 
     @on(TaskList.Opened)
     def _open_task(self, message: TaskList.Opened) -> None:

@@ -22,6 +22,7 @@ from taskwatch.engine.state import (
     STARTED,
     SUCCESS,
 )
+from taskwatch.text import ELLIPSIS
 
 STATE_STYLES = {
     SUCCESS: "green", FAILURE: "bold red", RETRY: "yellow", REVOKED: "magenta",
@@ -105,3 +106,36 @@ def count_label(n: int) -> str:
     if n < 999_500:
         return f"{n / 1000:.0f}k"
     return f"{n / 1_000_000:.1f}M"
+
+
+def fit_name(name: str, width: int) -> str:
+    """A dotted task name in ``width`` cells: the module prefix goes before the end does.
+
+    ``myapp.tasks.process_report`` in 18 cells is ``…process_report``, not
+    ``myapp.tasks.proce…``: leading modules are dropped one at a time (marked
+    by a leading ``…``) while the rest does not fit; only the last part
+    alone is cut at its end. The full name stays in the detail and the
+    filter matches it.
+    """
+    if width <= 0:
+        return ""
+    if len(name) <= width:
+        return name
+    parts = name.split(".")
+    for start in range(1, len(parts)):
+        shorter = ELLIPSIS + ".".join(parts[start:])
+        if len(shorter) <= width:
+            return shorter
+    last = ELLIPSIS + parts[-1] if len(parts) > 1 else name
+    return last[: width - 1] + ELLIPSIS if width > 1 else ELLIPSIS
+
+
+def theme_for(color_system: str | None) -> str | None:
+    """The Textual theme for a terminal's colour system, or None to keep the default.
+
+    In 16 colours (``TERM=xterm``, ``linux``, ``screen``) the default theme's
+    RGB colours are matched to the nearest of the 16, which turns yellow
+    into bright red and the cursor into black on bright red; the ANSI theme
+    uses the terminal's own named colours, so yellow stays yellow.
+    """
+    return "ansi-dark" if color_system == "standard" else None

@@ -35,3 +35,16 @@ async def _header_scenario(app) -> None:
         app.state.open_gap(1.0, "cut off")  # loss outranks lag
         assert "⚠ events lost" in line() and "behind" not in line()
         await pilot.pause()
+
+
+def test_a_redraw_while_the_widgets_are_going_does_nothing(recorded_app):
+    """At exit the redraw timer can fire after the widgets were removed (seen in the suite)."""
+
+    async def scenario() -> None:
+        app = recorded_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.query_one(StatusBar).remove()
+            app._redraw(force=True)  # raised NoMatches
+            await pilot.pause()
+
+    asyncio.run(scenario())

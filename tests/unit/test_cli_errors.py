@@ -124,3 +124,48 @@ def test_unreadable_config_files(tmp_path):
     latin1.write_bytes(b'read_only = "\xe9"\n')
     assert_one_line_error(run("config", "--config", str(latin1)), "not UTF-8")
     assert_one_line_error(run("config", "--config", "~nosuchuser-taskwatch/x.toml"), "~nosuchuser-taskwatch")
+
+
+UNREACHABLE = "redis://127.0.0.1:1/0"  # never asked: numbers and URLs are checked first
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("--listen", "inf"), ("invalid listen", "'inf'")),
+        (("--listen", "nan"), ("invalid listen", "'nan'")),
+        (("--listen", "-1"), ("invalid listen",)),
+        (("--inspect-timeout", "inf"), ("invalid inspect_timeout", "at most 300")),
+        (("--inspect-timeout", "nan"), ("invalid inspect_timeout",)),
+        (("--inspect-timeout", "soon"), ("invalid inspect_timeout", "'soon'")),
+        (("--max-tasks", "-1"), ("invalid max_tasks", "from 1 to")),
+        (("--max-tasks", "0"), ("invalid max_tasks", "from 1 to")),
+        (("--backfill", "1e3"), ("invalid backfill", "whole number from 0 to")),
+        (("--result-backend", "redis://127.0.0.1:1/x"), ("bad result backend URL", "not 'x'")),
+    ],
+)
+def test_numbers_and_urls_that_do_not_fit_are_refused_before_connecting(args, needles):
+    result = run("snapshot", "-b", UNREACHABLE, *args)
+    assert_one_line_error(result, *needles)
+    assert "broker" not in result.stderr.replace("result backend", "")
+
+
+def test_one_rule_per_number_wherever_it_comes_from(tmp_path):
+    """The command line, the environment and the config file give the same message."""
+    path = tmp_path / "c.toml"
+    path.write_text("max_tasks = 0\n")
+    messages = [
+        run("snapshot", "-b", UNREACHABLE, "--max-tasks", "0").stderr,
+        run("snapshot", "-b", UNREACHABLE, env_extra={"TASKWATCH_MAX_TASKS": "0"}).stderr,
+        run("snapshot", "-b", UNREACHABLE, "--config", str(path)).stderr,
+    ]
+    # The value is shown as given: '0' from text, 0 from the TOML number.
+    reasons = {m.split("invalid max_tasks: ", 1)[1].split(", got")[0] for m in messages}
+    assert reasons == {"expected a whole number from 1 to 10000000"}, messages
+
+
+def test_a_huge_url_gives_a_short_line_that_keeps_the_reason():
+    result = run("snapshot", "-b", "redis://" + "a" * 100_000 + "/0")
+    assert_one_line_error(result, "bad broker URL")
+    assert len(result.stderr) < 400
+    assert result.stderr.rstrip().endswith(")") or "label too long" in result.stderr

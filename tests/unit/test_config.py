@@ -152,3 +152,31 @@ def test_describe_masks_secrets(config):
         for name, shown, origin in resolve({}, env={}, config_file=config).describe()
     }
     assert rows["broker_url"][0] == "redis://:****@file-prod/0"
+
+
+def test_origin_names_the_part_of_the_file_a_value_came_from(config):
+    s = resolve({}, env={}, config_file=config)  # default_profile = "prod"
+    assert s.origins["read_only"] == f"file:{config}"  # top level: prod does not set it
+    assert s.origins["broker_url"] == f"file:{config} [profiles.prod]"
+    staging = resolve({}, env={}, config_file=config, profile="staging")
+    assert staging.origins["read_only"] == f"file:{config} [profiles.staging]"
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "-inf", "1e400", float("inf"), float("nan"), 0, "0", "301", True])
+def test_inspect_timeout_is_a_finite_positive_bounded_number(tmp_path, raw):
+    with pytest.raises(ConfigError, match="invalid inspect_timeout: expected seconds, more than 0 and at most 300"):
+        resolve({"inspect_timeout": raw}, env={}, config_file=_empty(tmp_path))
+
+
+@pytest.mark.parametrize("raw", ["-1", "0", "1.5", 0, 2.0, pytest.param("x" * 5000, id="5000-chars")])
+def test_max_tasks_states_its_whole_range_once(tmp_path, raw):
+    with pytest.raises(ConfigError) as info:
+        resolve({"max_tasks": raw}, env={}, config_file=_empty(tmp_path))
+    message = str(info.value)
+    assert "expected a whole number from 1 to 10000000" in message
+    assert len(message) < 150
+
+
+def test_numbers_in_range_pass_through(tmp_path):
+    s = resolve({"inspect_timeout": "300", "max_tasks": "1", "backfill": 0}, env={}, config_file=_empty(tmp_path))
+    assert (s.inspect_timeout, s.max_tasks, s.backfill) == (300.0, 1, 0)

@@ -35,3 +35,25 @@ def test_a_worker_seen_recently_is_seen_now():
 
 def test_every_engine_state_has_a_style():
     assert set(STATE_STYLES) == set(KNOWN_STATES)
+
+
+def test_a_long_task_name_loses_its_module_prefix_before_its_end():
+    from taskwatch.ui.format import fit_name
+
+    name = "myapp.tasks.process_report"
+    assert fit_name(name, 40) == name
+    assert fit_name(name, len(name)) == name
+    assert fit_name(name, 21) == "…tasks.process_report"  # one module dropped is enough
+    assert fit_name(name, 18) == "…process_report"  # 100 columns
+    assert fit_name(name, 10) == "…process_…"  # the last part alone is cut only when it must be
+    assert fit_name("undotted_but_long_name", 10) == "undotted_…"
+    assert fit_name(name, 1) == "…" and fit_name(name, 0) == ""
+
+
+def test_priorities_that_do_not_fit_end_in_an_ellipsis_never_half_a_pair():
+    from taskwatch.ui.views.queues import fit_priorities
+
+    assert fit_priorities({"0": 47, "3": 1, "6": 3}) == "0:47 3:1 6:3"
+    assert fit_priorities({"0": 47, "3": 1, "6": 3, "9": 2}) == "0:47 3:1 6:3 …"
+    assert fit_priorities({"0": 47, "3": 0}) == "0:47"  # empty lists are not shown
+    assert fit_priorities({"0": 123456789012345}) == "…"

@@ -55,3 +55,13 @@ def test_mask_url_with_quotes_and_commas_in_the_password():
     assert mask_url("redis://:a@b;redis://:c,d@e") == "redis://:****@b;redis://:****@e"
     assert mask_url("redis://u@h/0") == "redis://u@h/0"  # a user alone is not a secret
     assert mask_url("amqp://u:p@host/vh@x") == "amqp://u:****@x"  # ambiguous: more masked, never less
+
+
+def test_shorten_words_cuts_long_words_in_the_middle_and_keeps_the_rest():
+    from taskwatch.text import shorten_words
+
+    text = "bad URL 'redis://" + "a" * 100_000 + "/0': label too long"
+    short = shorten_words(text)
+    assert short.startswith("bad URL 'redis://aaa") and short.endswith("/0': label too long")
+    assert len(short) < 120
+    assert shorten_words("short words stay") == "short words stay"

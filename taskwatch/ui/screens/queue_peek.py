@@ -11,14 +11,25 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from taskwatch.monitor import Monitor
-from taskwatch.records import PeekedMessage
+from taskwatch.records import SOURCE_AMQP, SOURCE_MANAGEMENT, SOURCE_REDIS, PeekedMessage
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 
+_NOT_ON_RABBITMQ = "not read: RabbitMQ cannot show a message without taking it"
 
-def render_messages(queue: str, messages: list[PeekedMessage], error: str | None) -> Text:
+#: What peeking really does, by the queue probe that listed the queue (``QueueDepth.source``).
+HOW_READ: dict[str | None, str] = {
+    SOURCE_REDIS: "read with LRANGE: nothing is consumed",
+    SOURCE_AMQP: _NOT_ON_RABBITMQ,
+    SOURCE_MANAGEMENT: _NOT_ON_RABBITMQ,
+}
+HOW_READ_UNKNOWN = "nothing is consumed"
+
+
+def render_messages(queue: str, messages: list[PeekedMessage], error: str | None,
+                    source: str | None = None) -> Text:
     text = Text()
     text.append(f"Next messages in {queue}", style="bold")
-    text.append("  (read with LRANGE: nothing is consumed)\n\n", style="dim")
+    text.append(f"  ({HOW_READ.get(source, HOW_READ_UNKNOWN)})\n\n", style="dim")
     if error:
         text.append(error, style="yellow")
         return text
@@ -61,11 +72,12 @@ class QueuePeek(ScrollKeys, ModalScreen[None]):
                                  background: $surface; padding: 0 1; }
     """
 
-    def __init__(self, monitor: Monitor, queue: str, count: int = 10) -> None:
+    def __init__(self, monitor: Monitor, queue: str, count: int = 10, source: str | None = None) -> None:
         super().__init__()
         self.monitor = monitor
         self.queue = queue
         self.count = count
+        self.source = source  # the probe that listed the queue: says how it is read
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -87,7 +99,7 @@ class QueuePeek(ScrollKeys, ModalScreen[None]):
         self.app.call_from_thread(self._show, messages, error)
 
     def _show(self, messages: list, error: str | None) -> None:
-        self.query_one("#peek-body", Static).update(render_messages(self.queue, messages, error))
+        self.query_one("#peek-body", Static).update(render_messages(self.queue, messages, error, self.source))
 
     def action_close(self) -> None:
         self.dismiss(None)

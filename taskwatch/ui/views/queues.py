@@ -24,6 +24,26 @@ def sparkline(values: list[int], width: int) -> str:
     return "".join(BARS[min(len(BARS) - 1, v * (len(BARS) - 1) // top)] for v in values)
 
 
+PRIORITY_WIDTH = 14  # the "By priority" column
+
+
+def fit_priorities(by_priority: dict[str, int], width: int = PRIORITY_WIDTH) -> str:
+    """``priority:count`` pairs in ``width`` cells: whole pairs only, then ``…``.
+
+    A pair cut in the middle misleads (``9:2`` shown as ``9`` reads as a count).
+    """
+    pairs = [f"{k}:{v}" for k, v in sorted(by_priority.items()) if v]
+    text = " ".join(pairs)
+    if len(text) <= width:
+        return text
+    shown: list[str] = []
+    for pair in pairs:
+        if len(" ".join([*shown, pair, "…"])) > width:
+            break
+        shown.append(pair)
+    return " ".join([*shown, "…"])
+
+
 BUCKET = 30.0  # seconds per bar
 BARS_SHOWN = 20  # 20 bars of 30 s: the last 10 minutes
 
@@ -61,7 +81,7 @@ class QueuesTable(KeyedTable):
     COLUMNS = (
         ("name", "Queue", None),
         ("ready", "Ready", 7),
-        ("priority", "By priority", 14),
+        ("priority", "By priority", PRIORITY_WIDTH),
         ("unacked", "Unacked", 7),
         ("consumers", "Cons", 4),
         ("trend", "Trend (10 min)", 20),
@@ -76,7 +96,7 @@ class QueuesTable(KeyedTable):
         for queue in queues:
             if needle and needle.lower() not in queue.name.lower():
                 continue
-            by_priority = " ".join(f"{k}:{v}" for k, v in sorted(queue.by_priority.items()) if v)
+            by_priority = fit_priorities(queue.by_priority)
             bars = trend(history.get(queue.name, []), now)
             ready = _num(queue.messages)
             if queue.messages and len(bars) > 2 and bars[-1] > bars[0]:

@@ -77,9 +77,11 @@ def _draw_table(app: TaskwatchApp, table: QueuesTable | NamesTable) -> None:
 
 
 # -- workers ------------------------------------------------------------------
+ASKING_WORKERS = "Asking the workers… (ping)"
+
+
 def _workers_pane(app: TaskwatchApp) -> Widget:
-    return Vertical(WorkersTable(id="workers-table"), Static("Asking the workers… (ping)", id="empty"),
-                    id="workers")
+    return Vertical(WorkersTable(id="workers-table"), Static(ASKING_WORKERS, id="empty"), id="workers")
 
 
 def _draw_workers(app: TaskwatchApp, table: WorkersTable) -> None:
@@ -87,21 +89,48 @@ def _draw_workers(app: TaskwatchApp, table: WorkersTable) -> None:
     table.show(state, app.needle)
     empty = app.query_one("#empty", Static)
     empty.display = not state.workers
-    if not state.workers:
-        empty.update("The broker does not answer; retrying." if app.broker_error
-                     else "No worker answered yet. Are workers running against this broker?")
+    if state.workers:
+        return
+    # Until a round has ended, no answer is no news (the header says
+    # "connecting…" meanwhile): only then is silence worth a question.
+    if not app.asked:
+        empty.update(ASKING_WORKERS)
+    elif app.broker_error:
+        empty.update("The broker does not answer; retrying.")
+    else:
+        empty.update("No worker answered yet. Are workers running against this broker?")
 
 
 # -- tasks --------------------------------------------------------------------
+NO_RESULT_BACKEND = ("No result backend: tasks that finished before taskwatch started are not shown. "
+                     "Pass --result-backend URL, or -A APP to take it from the app.")
+
+
 def _tasks_pane(app: TaskwatchApp) -> Widget:
     return Vertical(TabBar([(t, TAB_LABELS[t]) for t in TABS], app.task_tab, id="task-tabs"),
                     Static(id="task-header"),
+                    Static(NO_RESULT_BACKEND, id="tasks-hint", classes="hint"),
                     TaskList(app.state, id="task-list"),
                     id="tasks")
 
 
 def _draw_tasks(app: TaskwatchApp, tasks: TaskList) -> None:
     tasks.refresh_changed()  # runtimes of running tasks move on
+    show_tasks_hint(app, tasks)
+
+
+def show_tasks_hint(app: TaskwatchApp, tasks: TaskList) -> None:
+    """An empty list says what would fill it; once tasks show (a new selection), the hint goes."""
+    _show_hint(app.query_one("#tasks-hint", Static),
+               not app.settings.result_backend and not tasks.ids and not app.needle)
+
+
+def _show_hint(hint: Static, shown: bool, text: str | None = None) -> None:
+    """Show or hide a view's hint, touching it only when something changes (drawn every tick)."""
+    if text is not None and str(hint.content) != text:
+        hint.update(text)
+    if hint.display != shown:
+        hint.display = shown
 
 
 # -- task names ---------------------------------------------------------------
@@ -114,10 +143,26 @@ def _open_name(app: TaskwatchApp, table: NamesTable) -> None:
 
 
 # -- upcoming runs ------------------------------------------------------------
+NO_APP = ("No beat schedule: pass -A APP (the Celery app, as with celery -A) "
+          "to show its beat_schedule's next runs.")
+
+
+def _upcoming_pane(app: TaskwatchApp) -> Widget:
+    return Vertical(Static(id="upcoming-hint", classes="hint"), UpcomingTable(id="upcoming-table"),
+                    id="upcoming")
+
+
 def _draw_upcoming(app: TaskwatchApp, table: UpcomingTable) -> None:
     monitor = app.started_monitor
-    if monitor is not None:
-        table.show(beat_entries(monitor.sources.conf, time.time()), app.needle)
+    if monitor is None:
+        return
+    entries = beat_entries(monitor.sources.conf, time.time())
+    table.show(entries, app.needle)
+    hint = app.query_one("#upcoming-hint", Static)
+    if app.settings.app is None:
+        _show_hint(hint, not entries, NO_APP)
+    else:
+        _show_hint(hint, not entries, f"The app {app.settings.app} has no beat_schedule.")
 
 
 VIEWS: tuple[View, ...] = (
@@ -134,7 +179,7 @@ VIEWS: tuple[View, ...] = (
          widget=NamesTable, pane=lambda app: NamesTable(id="names"), draw=_draw_table, nav=TABLE_NAV,
          open=_open_name),
     View(name="upcoming", label="Upcoming", key="5", key_description="Upcoming",
-         widget=UpcomingTable, pane=lambda app: UpcomingTable(id="upcoming"), draw=_draw_upcoming,
+         widget=UpcomingTable, pane=_upcoming_pane, draw=_draw_upcoming,
          nav=TABLE_NAV),
 )
 VIEW_NAMED = {view.name: view for view in VIEWS}

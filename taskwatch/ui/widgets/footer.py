@@ -12,7 +12,26 @@ from textual.widgets import Footer
 
 
 class QuietFooter(Footer):
+    """Also: the command palette's key, docked right, is hidden when the keys
+    reach it (at 60 columns it covered them: ``x Re▏: paletter``)."""
+
+    DEFAULT_CSS = """
+    QuietFooter.-narrow FooterKey.-command-palette { display: none; }
+    """
+
     _shown: tuple | None = None
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        palette = [w for w in self.children if w.has_class("-command-palette")]
+        keys = [w for w in self.children if not w.has_class("-command-palette")]
+        if not palette or not keys:
+            return
+        needed = max(w.virtual_region_with_margin.right for w in keys) - self.virtual_region.x
+        needed += palette[0].outer_size.width
+        self.set_class(needed > self.size.width, "-narrow")
 
     def bindings_changed(self, screen: Screen) -> None:
         signature = tuple(
@@ -23,3 +42,7 @@ class QuietFooter(Footer):
             return
         self._shown = signature
         super().bindings_changed(screen)
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        self.call_after_refresh(self._fit)  # the new keys have their places then

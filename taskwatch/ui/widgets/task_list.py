@@ -19,7 +19,7 @@ from textual.strip import Strip
 
 from taskwatch.engine.query import elapsed, parse_eta, shown_args
 from taskwatch.engine.state import FAILURE, STARTED, SUCCESS, ClusterState, Task
-from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, runtime_cell
+from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, fit_name, runtime_cell
 
 # (key, title, width or 0 for flexible, minimum terminal width to show it)
 COLUMNS = (
@@ -47,6 +47,15 @@ class TaskList(ScrollView, can_focus=False):
         def __init__(self, task_id: str) -> None:
             super().__init__()
             self.task_id = task_id
+
+    class Resized(Message):
+        """The list has its new size: column titles drawn elsewhere must follow now."""
+
+    def on_resize(self) -> None:
+        # The app's own Resize comes before the list's layout, so titles made
+        # then used the old widths until the next selection, about a second later.
+        self._painted.clear()
+        self.post_message(self.Resized())
 
     def __init__(self, state: ClusterState, *, clock: Callable[[], float] = time.time, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -165,7 +174,7 @@ class TaskList(ScrollView, can_focus=False):
     def render_row(self, task: Task, now: float, widths: dict[str, int]) -> Text:
         cells = {
             "state": Text(task.state, style=STATE_STYLES.get(task.state, "")),
-            "name": Text(task.name or "?"),
+            "name": Text(fit_name(task.name or "?", widths.get("name", 0))),
             "worker": Text(task.worker or "-", style="dim"),
             "when": Text(clock_time(task.received or task.sent or task.state_ts or None), style="dim"),
             "time": Text(runtime_cell(elapsed(task, now), task.state == STARTED)),
@@ -201,6 +210,10 @@ class TaskList(ScrollView, can_focus=False):
         if task is not None and task.recovered:
             text.stylize("italic")
         if index == self.cursor:
+            # One block in the cursor's colours, like the other tables' cursor:
+            # state colours and dim cells on top of it were unreadable in 16
+            # colours (black on bright red, dark-yellow columns).
+            text = Text(text.plain, no_wrap=True)
             text.stylize(self.get_component_rich_style("task-list--cursor"))
         segments = list(text.render(self.app.console))
         strip = Strip(segments).adjust_cell_length(width, self.rich_style)
@@ -208,6 +221,9 @@ class TaskList(ScrollView, can_focus=False):
 
     COMPONENT_CLASSES = {"task-list--cursor"}
     DEFAULT_CSS += """
-    TaskList > .task-list--cursor { background: $accent; color: $text; text-style: bold; }
+    TaskList > .task-list--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
     """
 
