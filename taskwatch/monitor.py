@@ -28,10 +28,10 @@ from typing import Any
 
 from taskwatch.config import Settings
 from taskwatch.engine.state import FINAL, ClusterState, Gap
-from taskwatch.records import PeekedMessage, TaskPoll, WorkerReport
+from taskwatch.records import ExactCall, PeekedMessage, TaskPoll, WorkerReport
 from taskwatch.sources.errors import SourceError, describe
 from taskwatch.sources.factory import Sources, build_sources
-from taskwatch.sources.protocols import EventSource, QueueProbe, ResultBackend
+from taskwatch.sources.protocols import ActionSource, EventSource, QueueProbe, ResultBackend
 from taskwatch.text import clean, mask_secrets
 
 DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
@@ -123,6 +123,7 @@ class Monitor:
         self._scan_thread: threading.Thread | None = None
         self._scan_reported = False
         self._stopping = threading.Event()
+        self._actions: ActionSource | None = None
 
     @classmethod
     def from_settings(
@@ -156,7 +157,7 @@ class Monitor:
         if self.receiver is not None:
             self.receiver.stop()
         self.inspector.close()
-        for thing in (self._queue_probe, self._backend):
+        for thing in (self._queue_probe, self._backend, self._actions):
             if thing is not None:
                 try:
                     thing.close()
@@ -306,6 +307,32 @@ class Monitor:
         if probe is None:
             raise SourceError("no queue probe for this broker")
         return probe.peek(queue, count)
+
+    # -- actions ---------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        return self.sources.actions is None or self.sources.read_only
+
+    def actions(self) -> ActionSource:
+        """The controller for state-changing actions (it refuses when read-only)."""
+        if self._actions is None:
+            if self.sources.actions is None:
+                raise SourceError("actions are not available for this cluster")
+            self._actions = self.sources.actions()
+        return self._actions
+
+    def exact_call(self, task_id: str) -> ExactCall | None:
+        """The task's real arguments: what workers or the result backend reported,
+        kept by the engine, else asked of the result backend now. None: only a repr is known."""
+        with self.state.lock:
+            task = self.state.tasks.get(task_id)
+            if task is not None and task.call is not None:
+                return task.call
+        backend = self.backend()
+        if backend is None:
+            return None
+        row = backend.get([task_id]).get(task_id)
+        return row.call if row is not None else None
 
     # -- result backend -------------------------------------------------------
     def backend(self) -> ResultBackend | None:

@@ -48,6 +48,7 @@ from taskwatch.text import clean
 
 OFFSET_FOR = 300.0  # seconds a host's clock-offset baseline is kept before it is measured again
 MAX_CHILDREN = 1000  # children kept per task (the detail shows 20); bounds the duplicate check
+MAX_RETRY_LINKS = 10_000  # retry-of / retried-as links kept
 MAX_ATTEMPTS = 50  # retried attempts kept per task (the latest ones): retries without a limit exist
 
 TASK_EVENT_STATE = {
@@ -134,6 +135,9 @@ class ClusterState:
     # task id -> its attempts that ended in a retry, oldest first; only tasks
     # that retried have an entry (most never do: no per-task cost for them)
     attempts: dict[str, tuple[Attempt, ...]] = field(default_factory=dict)
+    # retries sent from taskwatch: new task id -> the one it retried, and back
+    retry_of: dict[str, str] = field(default_factory=dict)
+    retried_as: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     # ids of finished tasks in the order they finished: evicted first
     _finished: deque[str] = field(default_factory=deque, repr=False)
@@ -381,6 +385,16 @@ class ClusterState:
         sw_ver = event.get("sw_ver")
         if type(sw_ver) is str:
             worker.sw_ver = clean(sw_ver, 40, single_line=True)
+
+    def link_retry(self, old: str, new: str) -> None:
+        """``new`` was sent as a retry of ``old`` (each task's detail names the other)."""
+        with self.lock:
+            self.retry_of[new] = old
+            self.retried_as.setdefault(old, []).append(new)
+            for links in (self.retry_of, self.retried_as):
+                while len(links) > MAX_RETRY_LINKS:  # the oldest go first (insertion order)
+                    links.pop(next(iter(links)))
+            self.version += 1
 
     # -- eviction -----------------------------------------------------------
     def _evict(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from taskwatch.config import Settings
 from taskwatch.sources.protocols import (
+    ActionSource,
     EventSink,
     EventSource,
     QueueProbe,
@@ -41,6 +42,10 @@ class Sources:
     results: Callable[[], ResultBackend] | None = None
     #: queue names the app's configuration mentions
     app_queues: tuple[str, ...] = ()
+    #: builds the controller for actions, on first use (refuses when read-only)
+    actions: Callable[[], ActionSource] | None = None
+    #: every action is refused before anything is sent (``--read-only``)
+    read_only: bool = False
 
 
 def build_sources(settings: Settings, user_app: Any = None, *, events: bool = True) -> Sources:
@@ -52,7 +57,8 @@ def build_sources(settings: Settings, user_app: Any = None, *, events: bool = Tr
     inspector = Inspector(url, app=user_app, timeout=settings.inspect_timeout)
     conf = inspector.app.conf
     transport_options = dict(conf.get("broker_transport_options") or {})
-    sources = Sources(broker_url=url, workers=inspector, conf=conf, app_queues=tuple(app_queues(conf)))
+    sources = Sources(broker_url=url, workers=inspector, conf=conf, app_queues=tuple(app_queues(conf)),
+                      read_only=bool(settings.read_only))
 
     if events:
         from taskwatch.sources.events import check_event_transport, event_receiver
@@ -75,6 +81,14 @@ def build_sources(settings: Settings, user_app: Any = None, *, events: bool = Tr
         return queue_probe(url, transport_options=transport_options, rabbitmq_api=settings.rabbitmq_api)
 
     sources.queues = queues
+
+    def actions() -> ActionSource:
+        from taskwatch.sources.control import Controller
+
+        return Controller(url, user_app, read_only=bool(settings.read_only),
+                          timeout=settings.inspect_timeout)
+
+    sources.actions = actions
     if settings.result_backend:
         backend_url = settings.result_backend
 

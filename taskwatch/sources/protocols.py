@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from taskwatch.records import (
+    ActionOutcome,
+    ExactCall,
     PeekedMessage,
     QueueDepth,
     ResultPage,
@@ -95,4 +97,20 @@ class ResultBackend(Protocol):
         """
         ...
 
+    def close(self) -> None: ...
+
+
+class ActionSource(Protocol):
+    """State-changing calls (see :mod:`taskwatch.sources.control`); refused when read-only."""
+
+    read_only: bool
+
+    def revoke(self, ids: Sequence[str], *, terminate: bool = False, signal: str = "SIGTERM",
+               hosts: Sequence[str] | None = None) -> ActionOutcome: ...
+    def retry(self, name: str, call: ExactCall, *, queue: str | None = None,
+              priority: int | None = None, retry_of: str | None = None) -> ActionOutcome: ...
+    def run_entry(self, name: str, entry: Any) -> ActionOutcome: ...
+    def purge(self, queue: str) -> ActionOutcome: ...
+    def remove_message(self, queue: str, task_id: str) -> ActionOutcome: ...
+    def worker(self, command: str, hosts: Sequence[str], **arguments: Any) -> ActionOutcome: ...
     def close(self) -> None: ...

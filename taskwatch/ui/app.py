@@ -33,6 +33,7 @@ from taskwatch.engine.query import TAB_LABELS, TABS, select_with_counts
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
 from taskwatch.text import clean, mask_secrets
+from taskwatch.ui.actions import ActionDone, ActionKeys
 from taskwatch.ui.collector import QuietCollector
 from taskwatch.ui.css import css_path
 from taskwatch.ui.messages import Polled, Pong, TasksSelected
@@ -80,7 +81,7 @@ class TaskwatchCommands(Provider):
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
-class TaskwatchApp(App[int]):
+class TaskwatchApp(ActionKeys, App[int]):
     CSS_PATH = css_path()
     TITLE = "taskwatch"
     SUB_TITLE = __version__
@@ -107,10 +108,18 @@ class TaskwatchApp(App[int]):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="filter.clear"),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
-        Binding("x", "revoke", "Revoke", id="revoke", tooltip="Revoke the selected task (not yet)"),
-        Binding("X", "terminate", "Terminate", show=False, id="terminate"),
-        Binding("R", "retry", "Retry", id="retry", tooltip="Retry the failed task (not yet)"),
-        Binding("t", "trigger", "Run now", show=False, id="trigger"),
+        Binding("F", "failed_tab", "Failed tasks", show=False, id="tasks.failed"),
+        Binding("space", "mark", "Mark", show=False, id="tasks.mark",
+                tooltip="Mark the task: x, X and R act on every marked task"),
+        Binding("x", "revoke", "Revoke", id="revoke", tooltip="Revoke the marked or selected tasks"),
+        Binding("X", "terminate", "Terminate", show=False, id="terminate",
+                tooltip="Revoke and kill the marked or selected tasks (signal chosen when asked)"),
+        Binding("R", "retry", "Retry", id="retry",
+                tooltip="Send failed tasks again with their exact arguments; on a task name, all its failures"),
+        Binding("t", "trigger", "Run now", show=False, id="trigger", tooltip="Run the beat entry now"),
+        Binding("P", "purge", "Purge", show=False, id="purge", tooltip="Delete every message waiting in the queue"),
+        Binding("c", "worker_control", "Control", show=False, id="worker.control",
+                tooltip="Pool size, limits, consumers, events, restart, shutdown"),
         Binding("p", "pause", "Pause", show=False, id="pause"),
         Binding("q", "quit", "Quit", id="quit"),
         # k9s/htop users press Ctrl-C to leave; Textual maps it to copy.
@@ -480,6 +489,8 @@ class TaskwatchApp(App[int]):
             return None  # shown, greyed: wired by a later version
         if not rule.applies_to(self.view):
             return None  # shown, greyed: not in this view
+        if rule.changes_state and self.settings.read_only:
+            return None  # shown, greyed: --read-only
         if action == "clear_filter":
             return bool(self.needle) or self.query_one("#filter", Input).display
         return True
@@ -495,10 +506,17 @@ class TaskwatchApp(App[int]):
                     continue
                 keys = binding.key_display or binding.key
                 enabled = True
+                note = ""
                 if owner is not None:
                     action = binding.action.split("(", 1)[0]
-                    enabled = action not in RESERVED_ACTIONS
-                description = binding.description + ("  (coming)" if not enabled else "")
+                    rule = VIEW_ACTIONS.get(action)
+                    if action in RESERVED_ACTIONS:
+                        enabled, note = False, "  (coming)"
+                    elif rule is not None and rule.changes_state and self.settings.read_only:
+                        enabled, note = False, "  (read-only)"
+                    elif rule is not None and rule.views is not None:
+                        note = f"  ({', '.join(sorted(rule.views))})"
+                description = binding.description + note
                 rows.append((keys.replace(",", " "), description, enabled))
             groups.append((title, rows))
         groups[0][1].append((":", "Command palette", True))
@@ -510,11 +528,38 @@ class TaskwatchApp(App[int]):
             self._next_poll.stop()
         self.poll_workers()
 
-    def action_revoke(self) -> None: ...  # reserved: see check_action
-    def action_terminate(self) -> None: ...
-    def action_retry(self) -> None: ...
-    def action_trigger(self) -> None: ...
-    def action_pause(self) -> None: ...
+    def action_pause(self) -> None: ...  # reserved: APScheduler jobs, see check_action
+
+    # -- what the action keys act on (see ui/actions.py) -----------------------
+    def _task_list(self) -> TaskList:
+        """The tasks list, whatever screen is on top (the views are the bottom one)."""
+        return self.screen_stack[0].query_one(TaskList)
+
+    @property
+    def marked(self) -> set[str]:
+        return self._task_list().marked
+
+    def selected_in(self, view: str) -> str | None:
+        widget = self.screen_stack[0].query_one(VIEW_NAMED[view].widget)
+        return widget.selected if isinstance(widget, TaskList) else widget.selected_key
+
+    def filtered_ids(self) -> list[str]:
+        """The tasks the tasks view lists now (its tab and filter)."""
+        return list(self._task_list().ids)
+
+    def action_mark(self) -> None:
+        self._task_list().toggle_mark()
+
+    def action_failed_tab(self) -> None:
+        self.show_task_tab("failed")
+
+    @on(ActionDone)
+    def _action_done(self, message: ActionDone) -> None:
+        self._task_list().clear_marks()
+        self.show_outcomes(message.outcomes)
+        if isinstance(self.screen, QueuePeek):
+            self.screen.action_reload()  # a message was removed: show the queue as it is now
+        self.action_refresh()  # ask the workers now: the change shows at once
 
     async def action_quit(self) -> None:
         self.exit(0)

@@ -26,7 +26,7 @@ HOW_READ_UNKNOWN = "nothing is consumed"
 
 
 def render_messages(queue: str, messages: list[PeekedMessage], error: str | None,
-                    source: str | None = None) -> Text:
+                    source: str | None = None, selected: int | None = None) -> Text:
     text = Text()
     text.append(f"Next messages in {queue}", style="bold")
     text.append(f"  ({HOW_READ.get(source, HOW_READ_UNKNOWN)})\n\n", style="dim")
@@ -37,9 +37,11 @@ def render_messages(queue: str, messages: list[PeekedMessage], error: str | None
         text.append("The queue is empty.", style="dim")
         return text
     for i, message in enumerate(messages, 1):
-        text.append(f"{i:>2}. ", style="bold")
-        text.append(message.task or "?", style="bold")
-        text.append(f"  {message.id or '-'}\n", style="dim")
+        mark = "reverse" if selected == i - 1 else ""
+        text.append(f"{i:>2}. ", style=f"bold {mark}")
+        text.append(message.task or "?", style=f"bold {mark}")
+        text.append(f"  {message.id or '-'}", style=f"dim {mark}")
+        text.append("\n")
         details = []
         if message.priority is not None:
             details.append(f"priority {message.priority}")
@@ -64,6 +66,10 @@ def render_messages(queue: str, messages: list[PeekedMessage], error: str | None
 class QueuePeek(ScrollKeys, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "close", "Close", id="peek.close"),
                 Binding("r", "reload", "Reload", id="peek.reload"),
+                Binding("n", "select(1)", "Next message", id="peek.next"),
+                Binding("N", "select(-1)", "Previous", show=False, id="peek.previous"),
+                Binding("x", "remove", "Remove it", id="peek.remove",
+                        tooltip="Take the selected message out of the queue (Redis), asked first"),
                 *scroll_bindings("peek")]
 
     DEFAULT_CSS = """
@@ -78,6 +84,9 @@ class QueuePeek(ScrollKeys, ModalScreen[None]):
         self.queue = queue
         self.count = count
         self.source = source  # the probe that listed the queue: says how it is read
+        self.messages: list[PeekedMessage] = []
+        self.error: str | None = None
+        self.selected = 0
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -98,8 +107,37 @@ class QueuePeek(ScrollKeys, ModalScreen[None]):
             messages, error = [], str(exc)
         self.app.call_from_thread(self._show, messages, error)
 
-    def _show(self, messages: list, error: str | None) -> None:
-        self.query_one("#peek-body", Static).update(render_messages(self.queue, messages, error, self.source))
+    def _show(self, messages: list[PeekedMessage], error: str | None) -> None:
+        self.messages, self.error = messages, error
+        self.selected = min(self.selected, max(len(messages) - 1, 0))
+        self._draw()
+        self.refresh_bindings()
+
+    def _draw(self) -> None:
+        self.query_one("#peek-body", Static).update(
+            render_messages(self.queue, self.messages, self.error, self.source,
+                            self.selected if self.messages else None))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select":
+            return bool(self.messages) or None
+        if action == "remove":
+            read_only = getattr(self.app, "settings", None) is not None and self.app.settings.read_only
+            return (bool(self.messages) and self.source == SOURCE_REDIS and not read_only
+                    and hasattr(self.app, "remove_message")) or None
+        return True
+
+    def action_select(self, step: int) -> None:
+        if self.messages:
+            self.selected = (self.selected + step) % len(self.messages)
+            self._draw()
+
+    def action_remove(self) -> None:
+        if not self.messages:
+            return
+        message = self.messages[self.selected]
+        if message.id:
+            self.app.remove_message(self.queue, message.id, message.task or "?")  # type: ignore[attr-defined]
 
     def action_close(self) -> None:
         self.dismiss(None)

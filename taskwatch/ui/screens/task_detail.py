@@ -59,6 +59,10 @@ def render_task(task: Task, state: ClusterState) -> Text:
     field("  root", task.root_id)
     children = task.children or []
     field("  children", ", ".join(children[:20]) + (f" … (+{len(children) - 20})" if len(children) > 20 else ""))
+    if task.uuid in state.retry_of:
+        field("  retry of", state.retry_of[task.uuid])
+    if task.uuid in state.retried_as:
+        field("  retried as", ", ".join(state.retried_as[task.uuid][-5:]))
     if task.traceback:
         text.append("\nTraceback\n", style="bold")
         text.append(task.traceback, style="red")

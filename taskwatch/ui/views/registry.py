@@ -191,6 +191,7 @@ class Action:
 
     views: frozenset[str] | None = None  # the views it applies to; None: every view
     reserved: bool = False  # shown greyed everywhere: a later version wires it
+    changes_state: bool = False  # sends something that changes the cluster: greyed when read-only
 
     def applies_to(self, view: str) -> bool:
         return self.views is None or view in self.views
@@ -206,10 +207,15 @@ VIEW_ACTIONS: dict[str, Action] = {
     "refresh": Action(),
     "nav": Action(),
     "open": Action(),
-    "revoke": Action(reserved=True),
-    "terminate": Action(reserved=True),
-    "retry": Action(reserved=True),
-    "trigger": Action(reserved=True),
-    "pause": Action(reserved=True),
+    "failed_tab": Action(),  # from any view: the tasks' Failed tab
+    "mark": Action(views=frozenset({"tasks"})),
+    "revoke": Action(views=frozenset({"tasks"}), changes_state=True),
+    "terminate": Action(views=frozenset({"tasks"}), changes_state=True),
+    "revoke_filtered": Action(views=frozenset({"tasks"}), changes_state=True),
+    "retry": Action(views=frozenset({"tasks", "names"}), changes_state=True),
+    "trigger": Action(views=frozenset({"upcoming"}), changes_state=True),
+    "purge": Action(views=frozenset({"queues"}), changes_state=True),
+    "worker_control": Action(views=frozenset({"workers"}), changes_state=True),
+    "pause": Action(reserved=True, changes_state=True),  # APScheduler jobs: with the job stores
 }
 RESERVED_ACTIONS = frozenset(name for name, action in VIEW_ACTIONS.items() if action.reserved)

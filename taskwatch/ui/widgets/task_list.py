@@ -64,6 +64,8 @@ class TaskList(ScrollView, can_focus=False):
         self.ids: list[str] = []
         self._selected: str | None = None
         self._painted: dict[int, tuple] = {}  # screen row -> what it showed
+        #: tasks marked with space: the action keys act on all of them
+        self.marked: set[str] = set()
 
     def refresh_changed(self) -> None:
         """Repaint only the visible rows whose content changed: on a slow
@@ -87,7 +89,7 @@ class TaskList(ScrollView, can_focus=False):
         running = task.state == STARTED
         tick = int(now - task.started) if running and task.started else 0
         return (task.uuid, task.state, task.state_ts, task.retries, tick, task.exception is None,
-                index == self.cursor)
+                index == self.cursor, task.uuid in self.marked)
 
     # -- data -----------------------------------------------------------------
     def set_ids(self, ids: list[str]) -> None:
@@ -128,6 +130,21 @@ class TaskList(ScrollView, can_focus=False):
         elif value >= self.scroll_y + height:
             self.scroll_to(y=value - height + 1, animate=False)
         self.refresh_changed()
+
+    # -- marks ----------------------------------------------------------------
+    def toggle_mark(self) -> None:
+        """Mark or unmark the selected task, and move down (as in a file manager)."""
+        selected = self.selected
+        if selected is None:
+            return
+        self.marked.symmetric_difference_update({selected})
+        self.action_cursor(1)
+        self.refresh_changed()
+
+    def clear_marks(self) -> None:
+        if self.marked:
+            self.marked.clear()
+            self.refresh_changed()
 
     # -- actions --------------------------------------------------------------
     def action_cursor(self, delta: int) -> None:
@@ -173,7 +190,8 @@ class TaskList(ScrollView, can_focus=False):
 
     def render_row(self, task: Task, now: float, widths: dict[str, int]) -> Text:
         cells = {
-            "state": Text(task.state, style=STATE_STYLES.get(task.state, "")),
+            "state": Text(("+" if task.uuid in self.marked else "") + task.state,
+                          style=STATE_STYLES.get(task.state, "")),
             "name": Text(fit_name(task.name or "?", widths.get("name", 0))),
             "worker": Text(task.worker or "-", style="dim"),
             "when": Text(clock_time(task.received or task.sent or task.state_ts or None), style="dim"),
