@@ -21,6 +21,7 @@ from taskwatch.config import Settings  # noqa: E402
 from taskwatch.demo.cluster import DemoCluster  # noqa: E402
 from taskwatch.sources.celery_app import load_app  # noqa: E402
 from taskwatch.ui.app import TaskwatchApp  # noqa: E402
+from taskwatch.ui.screens.confirm import Confirm  # noqa: E402
 from taskwatch.ui.screens.task_detail import TaskDetail  # noqa: E402
 
 WARM_UP = 25.0  # seconds of demo traffic before the first picture
@@ -49,6 +50,13 @@ async def shoot(cluster: DemoCluster, size: tuple[int, int], views: dict[str, st
                 await pilot.press("enter")
                 await until(pilot, lambda: isinstance(app.screen, TaskDetail))
                 await pilot.pause(0.5)
+            elif name == "confirm-retry":
+                # The newest failure, retried: F, R, and this is the question (answered n).
+                await pilot.press("F")
+                await pilot.pause(2.5)
+                await pilot.press("R")
+                await until(pilot, lambda: isinstance(app.screen, Confirm))
+                await pilot.pause(0.5)
             else:
                 await pilot.press(key)
                 await pilot.pause(2.5)
@@ -56,12 +64,15 @@ async def shoot(cluster: DemoCluster, size: tuple[int, int], views: dict[str, st
             print(f"wrote {HERE / (name + '.svg')}")
             if name == "detail":
                 await pilot.press("escape")
+            if name == "confirm-retry":
+                await pilot.press("n")
 
 
 def main() -> None:
     with DemoCluster() as cluster:
         asyncio.run(shoot(cluster, (100, 30), {
             "workers": "1", "queues": "2", "tasks": "3", "names": "4", "upcoming": "5", "detail": "",
+            "confirm-retry": "",
         }))
         asyncio.run(shoot(cluster, (80, 24), {"workers-80x24": "1", "tasks-80x24": "3"}))
 

@@ -112,6 +112,11 @@ def control_app(
             if value is not None:
                 app.conf[key] = value
     options = dict(app.conf.get("broker_transport_options") or {})
+    # kombu's Redis channel moves messages whose visibility timeout passed
+    # from ``unacked`` back to their queue whenever any consumer polls, and
+    # the replies to inspect are consumed: taskwatch must never move a
+    # worker's messages, so it restores none (workers still do).
+    options["unacked_restore_limit"] = 0
     options.setdefault("socket_connect_timeout", timeout)
     options.setdefault("socket_timeout", max(timeout, 5.0))
     app.conf.update(

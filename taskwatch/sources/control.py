@@ -69,11 +69,11 @@ class Controller:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        pool = self.app.pool
-        try:
-            pool.force_close_all()
-        except Exception:  # noqa: BLE001, S110 - shutting down
-            pass
+        """Nothing held: every call opens its own connection and releases it.
+
+        (Celery's ``app.pool`` is a process-wide pool per broker URL: closing
+        it would break every other app on the same broker in this process.)
+        """
 
     # -- the actions -------------------------------------------------------
     def revoke(self, ids: Sequence[str], *, terminate: bool = False, signal: str = "SIGTERM",
@@ -113,9 +113,9 @@ class Controller:
         self._refuse_if_read_only("retry")
         new_id = str(uuid.uuid4())
         try:
-            with self._lock:
+            with self._lock, self.app.connection_for_write() as conn:
                 self.app.send_task(name, args=list(call.args), kwargs=dict(call.kwargs), task_id=new_id,
-                                   **options)
+                                   connection=conn, **options)
         except Exception as exc:  # noqa: BLE001 - the broker failed: say so, send nothing more
             return ActionOutcome("retry", (retry_of or name,), arguments, error=self._broker_error(exc))
         return ActionOutcome("retry", (retry_of or name,), arguments,
@@ -134,8 +134,9 @@ class Controller:
         self._refuse_if_read_only("run")
         new_id = str(uuid.uuid4())
         try:
-            with self._lock:
-                self.app.send_task(task, args=list(args), kwargs=dict(kwargs), task_id=new_id, **options)
+            with self._lock, self.app.connection_for_write() as conn:
+                self.app.send_task(task, args=list(args), kwargs=dict(kwargs), task_id=new_id,
+                                   connection=conn, **options)
         except Exception as exc:  # noqa: BLE001
             return ActionOutcome("run", (name,), arguments, error=self._broker_error(exc))
         return ActionOutcome("run", (name,), arguments,

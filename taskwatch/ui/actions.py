@@ -189,7 +189,8 @@ class ActionKeys:
             return
         tasks = self.monitor.state.tasks  # type: ignore[attr-defined]
         plan = [(tasks[i].name, calls[i], tasks[i].queue, i) for i in exact]
-        self._ask(f"Send {len(exact)} task{'s' if len(exact) != 1 else ''} again, as new tasks?", lines,
+        self._ask(f"Send {len(exact)} task{'s' if len(exact) != 1 else ''} again, as "
+                  f"{'new tasks' if len(exact) != 1 else 'a new task'}?", lines,
                   lambda _screen: self._run(lambda m: [
                       m.actions().retry(name, call, queue=queue, retry_of=old) for name, call, queue, old in plan]))
 

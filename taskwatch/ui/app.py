@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
 
 class TaskwatchCommands(Provider):
-    """``:`` — the command palette: views, filter, refresh."""
+    """``:`` — the command palette: views, filter, refresh, revoke what the filter shows."""
 
     async def search(self, query: str) -> Hits:
         app = self.app
@@ -75,6 +75,9 @@ class TaskwatchCommands(Provider):
             ("Help: keys", app.action_help, "every key"),
             ("Quit", app.action_quit, "leave taskwatch"),
         ]
+        if app.view == "tasks" and not app.settings.read_only:
+            commands.append(("Revoke every task the filter shows", app.action_revoke_filtered,
+                             "the tasks this tab and filter list now; asks first, with the count"))
         for title, callback, help_text in commands:
             score = matcher.match(title)
             if score > 0:

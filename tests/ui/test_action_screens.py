@@ -103,3 +103,34 @@ def test_worker_control_picks_a_command_and_its_values():
     assert answer(WorkerControl("w@h"), "enter", "3", "enter") == [("pool_grow", {"n": 3})]
     # with events off, enable_events comes first and takes no value
     assert answer(WorkerControl("w@h", events_off=True), "enter") == [("enable_events", {})]
+
+
+def test_revoke_every_task_the_filter_shows_asks_with_the_count():
+    from taskwatch.config import Settings
+    from taskwatch.monitor import Monitor
+    from taskwatch.ui.app import TaskwatchApp
+    from tests.waiting import pilot_wait_until
+
+    settings = Settings(broker_url="redis://offline.invalid:6379/0")
+    app = TaskwatchApp(settings, monitor=Monitor.from_settings(settings, events=False, backfill=0), poll=False)
+    events = [{"type": "task-received", "uuid": f"t{i}", "hostname": "w@h", "timestamp": 1.8e9 + i,
+               "name": "shop.invoice" if i % 2 else "shop.mail"} for i in range(6)]
+
+    async def scenario() -> str:
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.state.apply_events(events)
+            await pilot.press("3")
+            app.show_task_tab("all")
+            app.set_filter("invoice")
+            await pilot_wait_until(pilot, lambda: sorted(app.filtered_ids()) == ["t1", "t3", "t5"],
+                                   what="the filtered list")
+            await pilot.press("colon")
+            await pilot.press(*"revoke every")
+            await pilot.press("enter")
+            await pilot_wait_until(pilot, lambda: isinstance(app.screen, Confirm), what="the question")
+            title = app.screen.title_text
+            await pilot.press("escape")  # no: nothing is sent (and there is no broker to send to)
+            await pilot_wait_until(pilot, lambda: not isinstance(app.screen, Confirm), what="the answer")
+            return title
+
+    assert asyncio.run(scenario()) == "Revoke 3 tasks: every task the filter shows (3)?"
