@@ -183,3 +183,24 @@ def pid_alive(pid: int) -> bool:
         return False
     state = stat[stat.rindex(")") + 2 :].split()[0]
     return state not in ("Z", "X")
+
+
+def producer(workers: DemoWorkers) -> Celery:
+    """A client app on the workers' broker and result backend, storing arguments (result_extended)."""
+    app = Celery("producer", broker=workers.broker_url, backend=workers.result_backend, set_as_current=False)
+    app.conf.result_extended = True
+    return app
+
+
+def stored(workers: DemoWorkers, task_id: str) -> dict:
+    """The task's result as Celery stored it in the Redis result backend ({} while there is none)."""
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(workers.result_backend, socket_timeout=5)
+    try:
+        raw = client.get(f"celery-task-meta-{task_id}")
+    finally:
+        client.close()
+    return json.loads(raw) if raw else {}

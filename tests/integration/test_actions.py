@@ -21,7 +21,7 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.cluster import REPO_ROOT, child_env
+from tests.cluster import REPO_ROOT, child_env, producer, stored
 from tests.waiting import wait_until
 
 LONG = "ü" * 1500 + "x" * 1500  # 3,000 characters: events would cut it at 1,024
@@ -36,20 +36,6 @@ def taskwatch(*args: str, audit_log: Path, timeout: float = 60, stdin: str | Non
                           timeout=timeout, env=env, cwd=REPO_ROOT, input=stdin)
 
 
-def producer(demo_workers) -> Celery:
-    app = Celery("producer", broker=demo_workers.broker_url, backend=demo_workers.result_backend,
-                 set_as_current=False)
-    app.conf.result_extended = True
-    return app
-
-
-def stored(demo_workers, task_id: str) -> dict:
-    client = redis.Redis.from_url(demo_workers.result_backend, socket_timeout=5)
-    try:
-        raw = client.get(f"celery-task-meta-{task_id}")
-    finally:
-        client.close()
-    return json.loads(raw) if raw else {}
 
 
 @pytest.fixture

@@ -12,30 +12,17 @@ import threading
 import uuid
 
 import redis
-from celery import Celery
 
 from taskwatch.config import Settings
 from taskwatch.ui.app import TaskwatchApp
 from taskwatch.ui.screens.confirm import Confirm
+from tests.cluster import producer, stored
 from tests.waiting import pilot_wait_until, wait_until
 
 LONG = "ü" * 1500 + "x" * 1500
 DEEP = {"a": [{"b": [{"c": ["deep", None]}]}]}
 
 
-def producer(workers) -> Celery:
-    app = Celery("producer", broker=workers.broker_url, backend=workers.result_backend, set_as_current=False)
-    app.conf.result_extended = True
-    return app
-
-
-def stored(workers, task_id: str) -> dict:
-    client = redis.Redis.from_url(workers.result_backend, socket_timeout=5)
-    try:
-        raw = client.get(f"celery-task-meta-{task_id}")
-    finally:
-        client.close()
-    return json.loads(raw) if raw else {}
 
 
 def make_app(workers, **extra) -> TaskwatchApp:
