@@ -271,3 +271,23 @@ def test_purge_on_rabbitmq(rabbitmq_url, audit_log):
             assert channel.queue_declare(queue=queue, passive=True).message_count == 0
         finally:
             channel.queue_delete(queue)
+
+
+def test_worker_control_grows_and_shrinks_the_pool(demo_workers, audit_log):
+    app = producer(demo_workers)
+    host = demo_workers.hostnames[0]
+
+    def processes() -> int:
+        stats = app.control.inspect(destination=[host], timeout=1.0).stats() or {}
+        return len(stats.get(host, {}).get("pool", {}).get("processes", []))
+
+    before = wait_until(processes, what=f"{host}'s pool in inspect stats")
+    grown = taskwatch("worker", host, "grow", "1", "--yes", *urls(demo_workers), audit_log=audit_log)
+    assert grown.returncode == 0, grown.stderr
+    wait_until(lambda: processes() == before + 1, what="one more pool process")
+    shrunk = taskwatch("worker", host, "shrink", "1", "--yes", *urls(demo_workers), audit_log=audit_log)
+    assert shrunk.returncode == 0, shrunk.stderr
+    wait_until(lambda: processes() == before, what="the pool back to its size")
+    unknown = taskwatch("worker", "nobody@nowhere", "grow", "1", "--yes", *urls(demo_workers),
+                        audit_log=audit_log)
+    assert unknown.returncode == 1 and "no answer" in unknown.stdout  # nobody acted: a failure, said so
