@@ -39,6 +39,13 @@ class Settings:
     broker_url: str | None = None
     result_backend: str | None = None
     jobstores: tuple[str, ...] = ()
+    #: Celery beat's state: the default scheduler's schedule file, the
+    #: scheduler kind ("redbeat"), django-celery-beat's database
+    beat_schedule: str | None = None
+    beat: str | None = None
+    beat_db: str | None = None
+    #: a Redis where taskwatch.bridge announces itself (besides the Redis job stores and the broker)
+    bridge: str | None = None
     read_only: bool = False
     inspect_timeout: float = 1.0
     refresh_interval: float = 2.0
@@ -77,7 +84,7 @@ class Settings:
         rows = []
         for name in _KEYS:
             value = getattr(self, name)
-            if name in ("broker_url", "result_backend", "rabbitmq_api"):
+            if name in ("broker_url", "result_backend", "rabbitmq_api", "beat_db", "bridge"):
                 shown = mask_url(value) or "-"
             elif name == "jobstores":
                 shown = ", ".join(mask_url(v) for v in value) or "-"
@@ -171,6 +178,10 @@ _KEYS: dict[str, Any] = {
     "broker_url": str,
     "result_backend": str,
     "jobstores": _to_list,
+    "beat_schedule": str,
+    "beat": str,
+    "beat_db": str,
+    "bridge": str,
     "read_only": _to_bool,
     "inspect_timeout": NUMBERS["inspect_timeout"],
     "refresh_interval": NUMBERS["refresh_interval"],
@@ -185,6 +196,10 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "broker_url": ("TASKWATCH_BROKER_URL", "CELERY_BROKER_URL"),
     "result_backend": ("TASKWATCH_RESULT_BACKEND", "CELERY_RESULT_BACKEND"),
     "jobstores": ("TASKWATCH_JOBSTORE",),
+    "beat_schedule": ("TASKWATCH_BEAT_SCHEDULE",),
+    "beat": ("TASKWATCH_BEAT",),
+    "beat_db": ("TASKWATCH_BEAT_DB",),
+    "bridge": ("TASKWATCH_BRIDGE",),
     "read_only": ("TASKWATCH_READ_ONLY",),
     "inspect_timeout": ("TASKWATCH_INSPECT_TIMEOUT",),
     "refresh_interval": ("TASKWATCH_REFRESH_INTERVAL",),

@@ -246,6 +246,9 @@ class ScheduledJob:
     For APScheduler, one row of a job store, decoded without importing the
     user's code; for Celery beat, one schedule entry. ``problem`` says why a
     row could not be decoded (it is then shown, never hidden or deleted).
+    Times are epoch seconds (UTC). Whether a job is overdue (APScheduler) or
+    late (beat) depends on the clock, so the engine decides it from
+    ``next_run`` and ``grace``.
     """
 
     #: "apscheduler" or "beat"
@@ -256,7 +259,7 @@ class ScheduledJob:
     name: str = ""
     #: what runs: APScheduler's "module:qualname", or beat's task name
     target: str = ""
-    #: the trigger or schedule, described for display
+    #: the trigger or schedule, described for display ("every 15 min", "cron 08:00 UTC mon-fri")
     trigger: str = ""
     #: epoch seconds of the next run; None when paused or unknown
     next_run: float | None = None
@@ -269,6 +272,41 @@ class ScheduledJob:
     kwargs: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     problem: str | None = None
+    #: seconds a run may be late and still run (APScheduler's misfire_grace_time;
+    #: beat: how late the next run may be before beat counts as down); None: no limit known
+    grace: float | None = None
+    #: APScheduler: coalesce, max_instances, executor
+    coalesce: bool | None = None
+    max_instances: int | None = None
+    executor: str = ""
+    #: beat: total_run_count as beat keeps it
+    total_runs: int | None = None
+    #: beat: the queue the entry's task is routed to
+    queue: str = ""
+    #: beat: the entry is enabled (django-celery-beat, RedBeat can disable one)
+    enabled: bool = True
+    #: False: ``next_run`` is an estimate (an interval whose last run is unknown)
+    exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """One event in a scheduled job's run history (APScheduler, from the bridge).
+
+    ``event``: "submitted", "executed", "error", "missed" or "max_instances".
+    """
+
+    store: str
+    job_id: str
+    event: str
+    #: when the event happened (epoch seconds)
+    at: float
+    #: the run time it was for (epoch seconds), when known
+    scheduled: float | None = None
+    #: seconds from submission to the end, for executed / error
+    duration: float | None = None
+    exception: str | None = None
+    traceback: str | None = None
 
 
 # -- actions -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from taskwatch.sources.protocols import (
     EventSource,
     QueueProbe,
     ResultBackend,
+    ScheduleSource,
     WorkerSource,
 )
 from taskwatch.text import clean, mask_secrets
@@ -46,6 +47,8 @@ class Sources:
     actions: Callable[[], ActionSource] | None = None
     #: every action is refused before anything is sent (``--read-only``)
     read_only: bool = False
+    #: builders of the schedule sources (APScheduler job stores, beat's state), on first use
+    schedules: tuple[Callable[[], ScheduleSource], ...] = ()
 
 
 def build_sources(settings: Settings, user_app: Any = None, *, events: bool = True) -> Sources:

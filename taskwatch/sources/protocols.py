@@ -14,9 +14,11 @@ from typing import Any, Protocol
 from taskwatch.records import (
     ActionOutcome,
     ExactCall,
+    JobRun,
     PeekedMessage,
     QueueDepth,
     ResultPage,
+    ScheduledJob,
     StoredResult,
     TaskPoll,
     WorkerReport,
@@ -113,4 +115,45 @@ class ActionSource(Protocol):
     def purge(self, queue: str) -> ActionOutcome: ...
     def remove_message(self, queue: str, task_id: str) -> ActionOutcome: ...
     def worker(self, command: str, hosts: Sequence[str], **arguments: Any) -> ActionOutcome: ...
+    def close(self) -> None: ...
+
+
+class ScheduleControl(Protocol):
+    """Changing one scheduled job (APScheduler); refused when read-only.
+
+    ``via`` says how: "store" (written into the job store, seen by a
+    running scheduler when it next wakes) or "bridge" (done inside the
+    scheduler's process, seen at once).
+    """
+
+    read_only: bool
+    via: str
+
+    def pause(self, job_id: str) -> ActionOutcome: ...
+    def resume(self, job_id: str) -> ActionOutcome: ...
+    def run_now(self, job_id: str) -> ActionOutcome: ...
+    def remove(self, job_id: str) -> ActionOutcome: ...
+    def close(self) -> None: ...
+
+
+class ScheduleSource(Protocol):
+    """One place scheduled jobs live: an APScheduler job store, beat's state.
+
+    ``jobs()`` reads every job, never changing the store; an unreachable or
+    unreadable store raises a one-line :class:`~taskwatch.sources.errors.SourceError`
+    (a single row that cannot be decoded is a job with ``problem`` set).
+    """
+
+    #: "apscheduler" or "beat"
+    kind: str
+    #: the store as shown (credentials masked)
+    label: str
+
+    def jobs(self) -> list[ScheduledJob]: ...
+    def control(self) -> ScheduleControl | None:
+        """The controller for this store's jobs, or None (beat entries run through the broker)."""
+        ...
+    def history(self) -> list[JobRun]:
+        """Recent runs, newest last, where they are recorded (the bridge); else []."""
+        ...
     def close(self) -> None: ...
