@@ -3,7 +3,7 @@
 The restricted unpickler (:mod:`taskwatch.sources.safe_pickle`) knows no
 application; each allow-list here is a table of ``(module, name) -> rule``
 registered with :func:`~taskwatch.sources.safe_pickle.policy`. A new kind of
-pickle (Celery beat's schedule file is next) is a new table here.
+pickle is a new table here.
 
 ``DATETIME`` adds ``datetime.{datetime, date, time, timedelta, timezone}`` to
 the protocol's own ``PRIMITIVES``: their ``__reduce__`` calls the class with
@@ -12,6 +12,8 @@ plain values.
 ``CELERY_RESULTS`` is what a Celery result backend's pickled values are
 decoded with: ``PRIMITIVES`` only, so other objects (exceptions too) come
 back as inert placeholders shown by name and arguments.
+
+``CELERY_BEAT`` (at the end) is Celery beat's schedule file: see the notes there.
 
 ``APSCHEDULER_JOBS`` adds what APScheduler 3.11 job states hold (see
 ``apscheduler/job.py`` ``Job.__getstate__``): ``zoneinfo.ZoneInfo`` (only
@@ -39,6 +41,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from taskwatch.reprs import Opaque, _OpaqueMeta
 from taskwatch.sources.pickle_rules import (
     Call,
     Guard,
@@ -59,7 +62,7 @@ from taskwatch.sources.safe_pickle import (
     cost,
 )
 
-__all__ = ["APSCHEDULER_JOBS", "CELERY_RESULTS", "DATETIME"]
+__all__ = ["APSCHEDULER_JOBS", "BeatCall", "CELERY_BEAT", "CELERY_RESULTS", "DATETIME"]
 
 _MAX_TRIGGER_DEPTH = 16
 _MAX_ZONE_KEY = 128
@@ -222,4 +225,87 @@ APSCHEDULER_JOBS: frozenset[Pair] = (
             ),
         }
     )
+)
+
+
+# -- Celery beat's schedule file ---------------------------------------------------
+#
+# The default scheduler (celery/beat.py, ``PersistentScheduler``) keeps a shelve
+# whose values are pickles: ``entries`` (name -> ``ScheduleEntry``), ``tz``,
+# ``utc_enabled`` and ``__version__``. Celery 5.x pickles its classes as calls:
+#
+# * ``ScheduleEntry.__reduce__`` -> ``(ScheduleEntry, (name, task, last_run_at,
+#   total_run_count, schedule, args, kwargs, options))``;
+# * ``schedule.__reduce__`` -> ``(schedule, (run_every, relative, nowfun))``;
+# * ``crontab.__reduce__`` -> ``(crontab, (minute, hour, day_of_week,
+#   day_of_month, month_of_year), kwargs)``: a call, then a BUILD of the kwargs;
+# * ``solar.__reduce__`` -> ``(solar, (event, lat, lon))``.
+#
+# None of these classes is ever imported or called while unpickling.
+# ``ScheduleEntry.__init__`` does more than assign (it calls
+# ``maybe_schedule``, sets ``.app`` on the schedule and asks the schedule or
+# the app for "now"); ``crontab.__setstate__`` calls ``BaseSchedule.__init__``
+# with whatever the state holds; ``solar.__init__`` imports ``ephem``. So each
+# of the four names resolves to a guard that records the call's arguments in a
+# :class:`BeatCall` (an inert placeholder of a known kind, which also takes
+# crontab's one BUILD as its ``state``), after charging its cost and checking
+# only how many arguments there are. What the arguments mean is checked entry
+# by entry afterwards (:mod:`taskwatch.sources.beat.stored`), where the plain
+# values are turned into Celery's schedule objects by their constructors: one
+# odd entry is then one row with a problem, not a file that cannot be read.
+#
+# Time zones: ``last_run_at`` is an aware datetime in the app's zone:
+# ``datetime.timezone.utc`` (a DATETIME call), a ``zoneinfo.ZoneInfo`` (through
+# the ``getattr`` guard above) or, from older Celery, a pytz zone. Anything
+# else (``celery.utils.time.LocalTimezone`` of ``enable_utc=False`` apps, a
+# user's class) is a placeholder, which ``datetime`` refuses as a tzinfo: the
+# whole ``entries`` value then fails to decode, and the source says so.
+
+
+class BeatCall(Opaque):
+    """A call of an allowed Celery beat class, recorded and never made.
+
+    ``args``/``kwargs`` are the call's (already decoded, so inert); ``state``
+    is what a following BUILD gave (crontab's kwargs). The class is known by
+    ``type(value).qualified_name``; only this module's guards create them, so
+    ``isinstance(value, BeatCall)`` cannot be forged by a pickle.
+    """
+
+    __slots__ = ()
+
+
+_MAX_BEAT_ARGS = 12
+
+
+def _beat_call(module: str, name: str, max_args: int) -> Guard:
+    kind = _OpaqueMeta("BeatCall", (BeatCall,), {"module": module, "name": name, "__slots__": ()})
+
+    def make(unpickler: RestrictedUnpickler) -> Any:
+        def record(*args: Any, **kwargs: Any) -> BeatCall:
+            if len(args) > max_args or len(kwargs) > _MAX_BEAT_ARGS:
+                raise Refused(f"{module}.{name} called with {len(args)} arguments")
+            unpickler.charge(8 + sum(cost(a) for a in args) + sum(cost(v) for v in kwargs.values()))
+            return kind(args, kwargs)
+
+        return record
+
+    return Guard(make)
+
+
+#: The four Celery classes a schedule file names, by the kind of call recorded.
+BEAT_ENTRY: Pair = ("celery.beat", "ScheduleEntry")
+BEAT_INTERVAL: Pair = ("celery.schedules", "schedule")
+BEAT_CRONTAB: Pair = ("celery.schedules", "crontab")
+BEAT_SOLAR: Pair = ("celery.schedules", "solar")
+
+CELERY_BEAT: frozenset[Pair] = DATETIME | policy(
+    {
+        BEAT_ENTRY: _beat_call(*BEAT_ENTRY, 10),
+        BEAT_INTERVAL: _beat_call(*BEAT_INTERVAL, 4),
+        BEAT_CRONTAB: _beat_call(*BEAT_CRONTAB, 5),
+        BEAT_SOLAR: _beat_call(*BEAT_SOLAR, 3),
+        _ZONEINFO: Value(),
+        ("builtins", "getattr"): Guard(_guard_getattr),
+        **each(Call(_check_pytz_args), "pytz", "_p", "_UTC"),
+    }
 )
