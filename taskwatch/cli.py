@@ -71,7 +71,16 @@ def load_settings(values: dict[str, Any]) -> tuple[Settings, Any]:
             "no broker: pass -b URL or -A APP, set CELERY_BROKER_URL, or add broker_url to a config profile"
         )
     _check_result_backend(settings.result_backend)
+    _check_schedule_sources(settings, app)
     return settings, app
+
+
+def _check_schedule_sources(settings: Settings, app: Any) -> None:
+    """Refuse a job store URL or beat setting taskwatch cannot use before anything
+    starts (one line, exit 2); builds nothing, connects nowhere."""
+    from taskwatch.sources.factory import schedule_sources
+
+    schedule_sources(settings, app.conf if app is not None else None, settings.broker_url or "")
 
 
 def _check_result_backend(url: str | None) -> None:
@@ -191,17 +200,25 @@ def snapshot(ctx: click.Context, as_json: bool, listen_text: str, **options: Any
         if listen:
             time.sleep(max(0.0, deadline - time.monotonic()))
             report = monitor.poll()  # repairs gaps seen while listening
+        report.errors.extend(monitor.poll_schedules())
         monitor.finish_failure_scan(report)  # every failure stored, within its bounds
     if report.workers is not None and report.workers.broker_error:
         raise SourceError(report.workers.broker_error)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    document = snap.build(monitor.state, settings.broker_url, now=time.time(), peak_rss_bytes=peak_rss)
+    document = snap.build(monitor.state, settings.broker_url, now=time.time(), peak_rss_bytes=peak_rss,
+                          schedules=monitor.schedules)
     for error in report.errors:
         click.echo(f"taskwatch: warning: {error}", err=True)
     if as_json:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         click.echo(_format_snapshot(document))
+
+
+def _epoch(iso_text: str | None) -> float | None:
+    from datetime import datetime
+
+    return None if iso_text is None else datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
 
 
 def _wait_for(predicate, timeout: float) -> None:
@@ -261,6 +278,28 @@ def _format_snapshot(doc: dict[str, Any]) -> str:
         lines += ["", *_table(tasks)]
         if len(doc["tasks"]) > 20:
             lines.append(f"... {len(doc['tasks']) - 20} more (--json for all); * = recovered after a gap")
+    if doc["schedules"]:
+        from taskwatch.ui.format import relative, run_day
+
+        now = time.time()
+        schedules = [("SCHEDULED", "FROM", "NEXT RUN", "IN", "SCHEDULE", "RUNS")]
+        for j in doc["schedules"]:
+            ts = _epoch(j["next_run"])
+            if j["error"]:
+                when, until = "undecodable", cell(j["error"], 60)
+            elif j["paused"]:
+                when, until = "paused", "-"
+            elif ts is None:
+                when, until = "-", "-"
+            else:
+                when = run_day(ts, now)
+                until = ("LATE " if j.get("late") else "OVERDUE " if j.get("overdue") else "") + relative(ts, now)
+            schedules.append((cell(j["name"] or j["id"], 30), "beat" if j["source"] == "beat" else "aps",
+                              when, until, cell(j["trigger"], 40), cell(j.get("task") or j.get("func"), 50)))
+        lines += ["", *_table(schedules)]
+    for store in doc["schedule_stores"]:
+        if store["error"]:
+            lines.append(f"schedule store {cell(store['store'], 80)}: {cell(store['error'], 160)}")
     s = doc["stats"]
     lines += ["", f"events {s['events_received']}, tasks seen {s['tasks_seen']}, gaps {len(s['gaps'])}"]
     for gap in s["gaps"]:

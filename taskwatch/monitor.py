@@ -27,11 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskwatch.config import Settings
+from taskwatch.engine.schedule_book import ScheduleBook
 from taskwatch.engine.state import FINAL, ClusterState, Gap
-from taskwatch.records import ExactCall, PeekedMessage, TaskPoll, WorkerReport
+from taskwatch.records import ExactCall, PeekedMessage, ScheduledJob, TaskPoll, WorkerReport
 from taskwatch.sources.errors import SourceError, describe
 from taskwatch.sources.factory import Sources, build_sources
-from taskwatch.sources.protocols import ActionSource, EventSource, QueueProbe, ResultBackend
+from taskwatch.sources.protocols import (
+    ActionSource,
+    EventSource,
+    QueueProbe,
+    ResultBackend,
+    ScheduleControl,
+    ScheduleSource,
+)
 from taskwatch.text import clean, mask_secrets
 
 DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
@@ -124,6 +132,11 @@ class Monitor:
         self._scan_reported = False
         self._stopping = threading.Event()
         self._actions: ActionSource | None = None
+        #: every scheduled job read (APScheduler stores, beat), see :meth:`poll_schedules`
+        self.schedules = ScheduleBook()
+        self._schedule_sources: list[ScheduleSource] | None = None
+        self._unbuilt: list[tuple[int, Callable[[], ScheduleSource]]] = []
+        self._schedule_lock = threading.Lock()
 
     @classmethod
     def from_settings(
@@ -157,7 +170,7 @@ class Monitor:
         if self.receiver is not None:
             self.receiver.stop()
         self.inspector.close()
-        for thing in (self._queue_probe, self._backend, self._actions):
+        for thing in (self._queue_probe, self._backend, self._actions, *(self._schedule_sources or ())):
             if thing is not None:
                 try:
                     thing.close()
@@ -333,6 +346,64 @@ class Monitor:
             return None
         row = backend.get([task_id]).get(task_id)
         return row.call if row is not None else None
+
+    # -- schedules ------------------------------------------------------------
+    @property
+    def has_schedules(self) -> bool:
+        return bool(self.sources.schedules)
+
+    def schedule_sources(self) -> list[ScheduleSource]:
+        """The schedule sources built so far; each is built on first use, and a
+        builder that fails is that source's error, tried again next time."""
+        with self._schedule_lock:
+            if self._schedule_sources is None:
+                self._schedule_sources = []
+                self._unbuilt = list(enumerate(self.sources.schedules))
+            still = []
+            for index, build in self._unbuilt:
+                try:
+                    self._schedule_sources.append(build())
+                except Exception as exc:  # noqa: BLE001 - one bad source must not hide the others
+                    self.schedules.apply_error(f"schedule source {index + 1}", "unknown",
+                                               clean(mask_secrets(describe(exc)), 300, single_line=True),
+                                               time.time())
+                    still.append((index, build))
+            self._unbuilt = still
+            return list(self._schedule_sources)
+
+    def poll_schedules(self) -> list[str]:
+        """Read every schedule source once (and its bridge's run history);
+        returns the errors, one line each. Run off the UI thread."""
+        errors = []
+        for source in self.schedule_sources():
+            if self._stopping.is_set():
+                break
+            try:
+                jobs = source.jobs()
+            except Exception as exc:  # noqa: BLE001 - a store that cannot be read keeps its last jobs
+                error = clean(mask_secrets(describe(exc)), 300, single_line=True)
+                self.schedules.apply_error(source.label, source.kind, error, time.time())
+                errors.append(error)
+                continue
+            read_at = time.time()
+            bridged = bool(getattr(source, "bridged", False))
+            self.schedules.apply_jobs(source.label, source.kind, jobs, read_at, bridged=bridged)
+            if bridged:
+                try:
+                    self.schedules.apply_runs(source.label, source.history())
+                except Exception as exc:  # noqa: BLE001 - history is extra
+                    errors.append(clean(mask_secrets(f"{source.label}: run history: {describe(exc)}"),
+                                        300, single_line=True))
+        return errors
+
+    def schedule_control(self, job: ScheduledJob) -> ScheduleControl:
+        """The controller of the store ``job`` came from (its bridge when there is one)."""
+        for source in self.schedule_sources():
+            if source.label == job.store:
+                control = source.control()
+                if control is not None:
+                    return control
+        raise SourceError(f"{job.store}: jobs there cannot be changed from taskwatch")
 
     # -- result backend -------------------------------------------------------
     def backend(self) -> ResultBackend | None:

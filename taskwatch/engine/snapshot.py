@@ -1,9 +1,10 @@
 """The ``taskwatch snapshot`` document: a stable, versioned JSON shape.
 
 Schema 1 (fields are only ever added within a schema version; a task's
-``attempts`` came with retries kept apart from the outcome):
+``attempts`` came with retries kept apart from the outcome; ``schedules[]``
+and ``schedule_stores[]`` with the job stores and beat's state):
 ``schema, taken_at, broker, broker_error, workers[], queues[], tasks[],
-task_stats[], stats``. Every text in it was cleaned of terminal control
+task_stats[], schedules[], schedule_stores[], stats``. Every text in it was cleaned of terminal control
 sequences on the way in; URLs are masked.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from taskwatch.engine.entities import Attempt
 from taskwatch.engine.query import runtime
+from taskwatch.engine.schedule_book import ScheduleBook, ScheduleRow
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import mask_url
 
@@ -78,8 +80,16 @@ def build(
     broker_error: str | None = None,
     peak_rss_bytes: int | None = None,
     max_tasks: int | None = None,
+    schedules: ScheduleBook | None = None,
 ) -> dict[str, Any]:
     """The whole picture. ``max_tasks`` keeps only the newest tasks (None: all)."""
+    book = schedules or ScheduleBook()
+    schedule_rows = [schedule_document(row) for row in book.rows()]
+    schedule_stores = [
+        {"store": s.label, "kind": s.kind, "read_at": iso(s.read_at), "jobs": s.jobs,
+         "error": s.error, "bridge": s.bridged}
+        for s in book.stores()
+    ]
     with state.lock:
         workers = sorted(state.workers.values(), key=lambda w: (not w.online(now), w.hostname))
         tasks = sorted(state.tasks.values(), key=_task_time, reverse=True)
@@ -136,6 +146,8 @@ def build(
                 }
                 for s in sorted(state.names.values(), key=lambda s: s.name)
             ],
+            "schedules": schedule_rows,
+            "schedule_stores": schedule_stores,
             "stats": {
                 "events_received": state.counters.events_received,
                 "events_undecodable": state.counters.events_undecodable,
@@ -151,4 +163,37 @@ def build(
                 "peak_rss_bytes": peak_rss_bytes,
             },
         }
+    return document
+
+
+def schedule_document(row: ScheduleRow) -> dict[str, Any]:
+    """One scheduled job: an APScheduler job (``func``, ``overdue``) or a beat
+    entry (``task``, ``late``, ``last_run``, ``total_runs``, ``queue``)."""
+    job = row.job
+    document: dict[str, Any] = {
+        "source": job.source,
+        "store": job.store,
+        "id": job.id,
+        "name": job.name,
+    }
+    if job.source == "beat":
+        document["task"] = job.target
+    else:
+        document["func"] = job.target
+    document.update({
+        "trigger": job.trigger,
+        "next_run": iso(job.next_run),
+        "next_run_exact": job.exact,
+        "paused": job.paused,
+        "args": job.args,
+        "kwargs": job.kwargs,
+        "error": job.problem,
+        "stale": row.stale,
+    })
+    if job.source == "beat":
+        document.update({"late": row.late, "last_run": iso(job.last_run), "total_runs": job.total_runs,
+                         "queue": job.queue or None, "enabled": job.enabled})
+    else:
+        document.update({"overdue": row.late, "misfire_grace_time": job.grace, "coalesce": job.coalesce,
+                         "max_instances": job.max_instances, "executor": job.executor or None})
     return document

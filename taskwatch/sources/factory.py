@@ -101,7 +101,17 @@ def build_sources(settings: Settings, user_app: Any = None, *, events: bool = Tr
             return result_backend(backend_url)
 
         sources.results = results
+    sources.schedules = tuple(schedule_sources(settings, conf, url))
     return sources
+
+
+def schedule_sources(settings: Settings, conf: Any, broker_url: str) -> list[Callable[[], ScheduleSource]]:
+    """Builders of every schedule source the settings name: beat's (the app's
+    schedule, its file, RedBeat, django-celery-beat), then each ``--jobstore``.
+    Raises a one-line ``SourceError`` for a setting that cannot work."""
+    from taskwatch.sources.beat import beat_sources
+
+    return list(beat_sources(settings, conf, broker_url))
 
 
 def app_queues(conf: Any) -> Iterable[str]:

@@ -27,9 +27,11 @@ from textual import work
 from textual.message import Message
 
 from taskwatch import audit
+from taskwatch.engine.schedule_book import APP_STORE, ScheduleRow
 from taskwatch.engine.state import FAILURE, REVOKED
 from taskwatch.records import ActionOutcome, ExactCall
 from taskwatch.text import clean
+from taskwatch.ui.format import relative
 from taskwatch.ui.screens.args_editor import ArgsEditor
 from taskwatch.ui.screens.confirm import Confirm
 from taskwatch.ui.screens.worker_control import WorkerControl
@@ -42,7 +44,7 @@ SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT")
 SINCE = (("all", None), ("last 15 min", 900.0), ("last hour", 3600.0), ("last day", 86400.0))
 #: the state-changing actions of the views, for check_action and --read-only
 STATE_CHANGING = frozenset({"revoke", "terminate", "retry", "trigger", "purge", "worker_control",
-                            "revoke_filtered"})
+                            "revoke_filtered", "pause", "remove_job"})
 RETRYABLE = (FAILURE, REVOKED)
 
 
@@ -216,16 +218,115 @@ class ActionKeys:
                   [f"{len(failed)} failed task(s) of this name are known. Choose which, then the next "
                    "question lists them with their exact arguments."], go, choices=choices)
 
-    # -- beat entry: run now ---------------------------------------------------
-    def action_trigger(self) -> None:
+    # -- scheduled jobs: run now, pause / resume, remove -------------------------
+    def _selected_schedule(self) -> ScheduleRow | None:
         key = self.selected_in("upcoming")  # type: ignore[attr-defined]
-        if not key or not key.startswith("beat:"):
+        if not key:
+            return None
+        return next((r for r in self.monitor.schedules.rows() if r.key == key), None)  # type: ignore[attr-defined]
+
+    def action_trigger(self) -> None:
+        row = self._selected_schedule()
+        if row is not None:
+            self.confirm_job_action("run", row)
+
+    def action_pause(self) -> None:
+        row = self._selected_schedule()
+        if row is not None:
+            self.confirm_job_action("pause", row)
+
+    def action_remove_job(self) -> None:
+        row = self._selected_schedule()
+        if row is not None:
+            self.confirm_job_action("remove", row)
+
+    def job_action_allowed(self, what: str, row: ScheduleRow) -> bool:
+        """Whether ``what`` ("run", "pause", "remove") can be done to the job."""
+        if self.settings.read_only or row.job.problem:  # type: ignore[attr-defined]
+            return False
+        if row.job.source == "beat":
+            return what == "run"
+        return True
+
+    def confirm_job_action(self, what: str, row: ScheduleRow) -> None:
+        """Ask, then run now / pause or resume / remove the job (its store or its bridge)."""
+        job = row.job
+        if not self.job_action_allowed(what, row):
+            reason = ("it could not be decoded" if job.problem else
+                      "taskwatch is read-only" if self.settings.read_only else  # type: ignore[attr-defined]
+                      "beat entries can only be run now (their schedule is beat's)")
+            self.notify(f"Not possible for {_line(job.name or job.id, 60)}: {reason}.",  # type: ignore[attr-defined]
+                        severity="warning", markup=False)
             return
-        name = key.split(":", 1)[1]
-        schedule = self.monitor.sources.conf.get("beat_schedule") or {}  # type: ignore[attr-defined]
-        entry = schedule.get(name)
-        if not isinstance(entry, dict):
+        if job.source == "beat":
+            self._confirm_beat_run(row)
             return
+        bridged = any(s.bridged for s in self.monitor.schedules.stores() if s.label == job.store)  # type: ignore[attr-defined]
+        action = "resume" if what == "pause" and job.paused else what
+        verb = {"run": "Run", "pause": "Pause", "resume": "Resume", "remove": "Remove"}[action]
+        lines: list[str | Text] = [
+            Text(f"job       {_line(job.name or job.id, 80)}  ({_line(job.id, 60)})"),
+            Text(f"function  {_line(job.target, 100)}"),
+            Text(f"schedule  {_line(job.trigger, 100)}"),
+            Text(f"store     {_line(job.store, 100)}"),
+            Text(""),
+            Text(self._timing(action, row, bridged), style="dim" if bridged else "yellow"),
+        ]
+        method = {"run": "run_now", "pause": "pause", "resume": "resume", "remove": "remove"}[action]
+        self._ask(f"{verb} APScheduler job {_line(job.name or job.id, 50)}?", lines,
+                  lambda _s: self._run(lambda m: [getattr(m.schedule_control(job), method)(job.id)]),
+                  typed=job.id if action == "remove" else None)
+
+    def _timing(self, action: str, row: ScheduleRow, bridged: bool) -> str:
+        """What the scheduler will make of it, and when: honest about outside writes."""
+        job = row.job
+        if bridged:
+            return {
+                "run": "Through taskwatch.bridge, inside the scheduler's process: the job runs at once, "
+                       "once; its schedule is unchanged.",
+                "pause": "Through taskwatch.bridge: the scheduler pauses it at once.",
+                "resume": "Through taskwatch.bridge: the scheduler resumes it at once; its next run "
+                          "comes from its trigger.",
+                "remove": "Through taskwatch.bridge: the scheduler removes it at once, for good.",
+            }[action]
+        others = [r.job.next_run for r in self.monitor.schedules.rows()  # type: ignore[attr-defined]
+                  if r.job.store == job.store and r.job.id != job.id and r.job.next_run is not None
+                  and not r.job.paused]
+        wake = min(others) if others else None
+        when = (f"its next wakeup is at the earliest next run of its jobs ({relative(wake, time.time())})"
+                if wake is not None else "nothing else in this store wakes it")
+        grace = "no limit" if job.grace is None else f"{job.grace:g} s"
+        no_bridge = " Without taskwatch.bridge in the scheduler's process, nothing can wake it sooner."
+        return {
+            "run": f"Written into the job store: a running scheduler sees it only when it next wakes; "
+                   f"{when}. A run later than the job's misfire grace ({grace}) is skipped as missed. "
+                   f"An interval trigger counts its next runs from this one.{no_bridge}",
+            "pause": "Written into the job store: the scheduler no longer finds the job due, from its "
+                     "next wakeup on (a run already started goes on).",
+            "resume": f"Written into the job store with its next run from its trigger: a running scheduler "
+                      f"sees it when it next wakes; {when}. A run later than its misfire grace ({grace}) "
+                      f"is skipped.{no_bridge}",
+            "remove": "Deleted from the job store, for good: the job's definition is gone (its code stays). "
+                      "Type its id to confirm.",
+        }[action]
+
+    def _confirm_beat_run(self, row: ScheduleRow) -> None:
+        job = row.job
+        entry: dict[str, Any] | None
+        if job.store == APP_STORE:
+            schedule = self.monitor.sources.conf.get("beat_schedule") or {}  # type: ignore[attr-defined]
+            entry = schedule.get(job.name) if isinstance(schedule.get(job.name), dict) else None
+        elif job.call is not None or not (job.args.strip("()") or job.kwargs.strip("{}")):
+            call = job.call or ExactCall((), {})
+            entry = {"task": job.target, "args": list(call.args), "kwargs": dict(call.kwargs),
+                     "options": dict(job.options)}
+        else:
+            entry = None
+        if entry is None:
+            self.notify(f"{_line(job.name, 60)}: its arguments are not known exactly; run it from beat "  # type: ignore[attr-defined]
+                        "or with `celery call`.", severity="warning", markup=False)
+            return
+        name = job.name
         lines: list[str | Text] = [Text(f"task    {_line(entry.get('task'), 80)}"),
                                    Text(f"args    {_line(entry.get('args') or (), 200)}"),
                                    Text(f"kwargs  {_line(entry.get('kwargs') or {}, 200)}"),

@@ -36,9 +36,10 @@ from taskwatch.text import clean, mask_secrets
 from taskwatch.ui.actions import ActionDone, ActionKeys
 from taskwatch.ui.collector import QuietCollector
 from taskwatch.ui.css import css_path
-from taskwatch.ui.messages import Polled, Pong, TasksSelected
+from taskwatch.ui.messages import Polled, Pong, SchedulesRead, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.screens.queue_peek import QueuePeek
+from taskwatch.ui.screens.schedule_detail import ScheduleDetail
 from taskwatch.ui.screens.task_detail import TaskDetail
 from taskwatch.ui.screens.views import ViewsScreen
 from taskwatch.ui.views.queues import QueuesTable
@@ -51,7 +52,7 @@ from taskwatch.ui.views.registry import (
     show_tasks_hint,
 )
 from taskwatch.ui.widgets.footer import QuietFooter
-from taskwatch.ui.widgets.status_bar import StatusBar
+from taskwatch.ui.widgets.status_bar import StatusBar, schedule_alert
 from taskwatch.ui.widgets.tab_bar import TabBar
 from taskwatch.ui.widgets.task_list import TaskList
 from taskwatch.ui.widgets.workers_table import WorkersTable
@@ -103,6 +104,8 @@ class TaskwatchApp(ActionKeys, App[int]):
         Binding("pageup", "nav('page_up')", "Page up", show=False, id="nav.page-up"),
         Binding("g,home", "nav('top')", "Top", show=False, id="nav.top"),
         Binding("G,end", "nav('bottom')", "Bottom", show=False, id="nav.bottom"),
+        Binding("h,left", "nav('left')", "Scroll left", show=False, id="nav.left"),
+        Binding("l,right", "nav('right')", "Scroll right", show=False, id="nav.right"),
         Binding("enter", "open", "Open", id="open",
                 tooltip="Task: detail. Queue: peek at its next messages. Task name: its tasks."),
         Binding("left_square_bracket", "task_tab(-1)", "Prev tab", key_display="[", id="tasks.prev-tab"),
@@ -119,11 +122,15 @@ class TaskwatchApp(ActionKeys, App[int]):
                 tooltip="Revoke and kill the marked or selected tasks (signal chosen when asked)"),
         Binding("R", "retry", "Retry", id="retry",
                 tooltip="Send failed tasks again with their exact arguments; on a task name, all its failures"),
-        Binding("t", "trigger", "Run now", show=False, id="trigger", tooltip="Run the beat entry now"),
+        Binding("t", "trigger", "Run now", show=False, id="trigger",
+                tooltip="Run the beat entry or APScheduler job now"),
         Binding("P", "purge", "Purge", show=False, id="purge", tooltip="Delete every message waiting in the queue"),
         Binding("c", "worker_control", "Control", show=False, id="worker.control",
                 tooltip="Pool size, limits, consumers, events, restart, shutdown"),
-        Binding("p", "pause", "Pause", show=False, id="pause"),
+        Binding("p", "pause", "Pause/resume", show=False, id="pause",
+                tooltip="Pause the APScheduler job, or resume it (next run from its trigger)"),
+        Binding("D", "remove_job", "Remove job", show=False, id="remove-job",
+                tooltip="Remove the APScheduler job from its store"),
         Binding("q", "quit", "Quit", id="quit"),
         # k9s/htop users press Ctrl-C to leave; Textual maps it to copy.
         Binding("ctrl+c", "quit", "Quit", id="quit-ctrl-c", show=False, priority=True),
@@ -167,6 +174,8 @@ class TaskwatchApp(ActionKeys, App[int]):
         self._task_header = ""
         self._asked = False  # no round of asking has finished yet
         self._collector = QuietCollector()
+        self._next_schedules = None
+        self._schedule_errors: set[str] = set()
 
     # -- layout -------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -237,6 +246,8 @@ class TaskwatchApp(ActionKeys, App[int]):
         monitor.on_pong = lambda: self.post_message(Pong())
         monitor.start()  # the event receiver thread
         if self._poll_enabled:
+            if monitor.has_schedules:
+                self.call_from_thread(self.read_schedules)
             self.post_message(Polled(monitor.poll()))
 
     def run(self, *args, **kwargs):  # noqa: ANN201 - Textual's signature
@@ -283,6 +294,29 @@ class TaskwatchApp(ActionKeys, App[int]):
     def poll_workers(self) -> None:
         self.post_message(Polled(self.monitor.poll()))
 
+    # Schedule sources (job stores, beat's state) are read on their own
+    # worker and timer: a slow store never holds up asking the workers.
+    @work(thread=True, exclusive=True, group="schedules", exit_on_error=False)
+    def read_schedules(self) -> None:
+        self.post_message(SchedulesRead(self.monitor.poll_schedules()))
+
+    @on(SchedulesRead)
+    def _schedules_read(self, message: SchedulesRead) -> None:
+        for error in message.errors:
+            if error not in self._schedule_errors:
+                self.notify(error, severity="warning", markup=False, timeout=8)
+        self._schedule_errors = set(message.errors)
+        if self.view == "upcoming":
+            self._redraw(force=True, select=False)
+        if self._next_schedules is not None:
+            self._next_schedules.stop()
+        self._next_schedules = self.set_timer(self.settings.refresh_interval, self.read_schedules)
+
+    def open_schedule(self, key: str) -> None:
+        """Enter on a scheduled job: its detail (and its runs, with a bridge)."""
+        if self._monitor is not None and self._on_main_screen():
+            self.push_screen(ScheduleDetail(self._monitor, key))
+
     @on(Pong)
     def _pong(self) -> None:
         if self.view == "workers" and self._on_main_screen():
@@ -313,6 +347,8 @@ class TaskwatchApp(ActionKeys, App[int]):
                         severity="error", markup=False, timeout=10)
         if event.worker.group == "inspect" and event.state == WorkerState.ERROR:
             self._arm_next_poll()  # a bug in a poll must not stop polling
+        if event.worker.group == "schedules" and event.state == WorkerState.ERROR:
+            self._next_schedules = self.set_timer(self.settings.refresh_interval, self.read_schedules)
         if event.worker.group == "select" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self._selecting = False
 
@@ -332,9 +368,10 @@ class TaskwatchApp(ActionKeys, App[int]):
         state = self.state
         monitor = self._monitor
         bars.first().show(state, broker_error=self._broker_error,
-                                       events_connected=monitor is not None and monitor.events_connected,
-                                       events_error=monitor.events_error if monitor is not None else None,
-                                       asked=self._asked)
+                          events_connected=monitor is not None and monitor.events_connected,
+                          events_error=monitor.events_error if monitor is not None else None,
+                          asked=self._asked,
+                          schedule_alert=schedule_alert(monitor.schedules) if monitor is not None else None)
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
         view = self._current_view()
@@ -530,8 +567,10 @@ class TaskwatchApp(ActionKeys, App[int]):
         if self._next_poll is not None:
             self._next_poll.stop()
         self.poll_workers()
-
-    def action_pause(self) -> None: ...  # reserved: APScheduler jobs, see check_action
+        if self._monitor is not None and self._monitor.has_schedules:
+            if self._next_schedules is not None:
+                self._next_schedules.stop()
+            self.read_schedules()
 
     # -- what the action keys act on (see ui/actions.py) -----------------------
     def _task_list(self) -> TaskList:

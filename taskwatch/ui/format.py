@@ -91,6 +91,43 @@ def ago(seconds: float) -> str:
     return f"{int(seconds)}s ago" if seconds < 60 else f"{int(seconds // 60)}m ago"
 
 
+def run_day(ts: float | None, now: float) -> str:
+    """A run's local time with its day when that is not today: ``14:05:30``,
+    ``Mon 09:00`` (within a week), ``Dec 01 00:00`` (later or earlier)."""
+
+    def render(t: float) -> str:
+        when, today = datetime.fromtimestamp(t), datetime.fromtimestamp(now)
+        if when.date() == today.date():
+            return when.strftime("%H:%M:%S")
+        if 0 < (when.date() - today.date()).days < 7:
+            return when.strftime("%a %H:%M")
+        if when.year != today.year and abs((when.date() - today.date()).days) > 300:
+            return when.strftime("%Y-%m-%d")
+        return when.strftime("%b %d %H:%M")
+
+    return _local(ts, render)
+
+
+def span(seconds: float) -> str:
+    """A time span in its two largest units: ``45s``, ``3m20s``, ``3h12m``, ``2d4h``."""
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def relative(ts: float, now: float) -> str:
+    """``in 3h12m`` ahead, ``3m20s ago`` behind."""
+    return f"in {span(ts - now)}" if ts >= now else f"{span(now - ts)} ago"
+
+
 def round_rate(rate: float) -> str:
     """Two significant digits: the line changes when the rate does, not with every event."""
     if rate < 100:

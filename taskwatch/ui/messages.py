@@ -32,3 +32,11 @@ class TasksSelected(Message):
 
 class Pong(Message):
     """A worker answered ping: worth drawing before the round ends."""
+
+
+class SchedulesRead(Message):
+    """One read of every schedule source ended (``errors``: one line each)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__()
+        self.errors = errors

@@ -47,6 +47,7 @@ def test_with_an_app_and_a_result_backend_no_hint_shows():
     async def scenario() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("5")
+            app.read_schedules()  # poll=False: nothing is read unless asked
             table = app.query_one("#upcoming-table")
             await pilot_wait_until(pilot, lambda: table.row_count > 0, what="the demo's beat entries")
             assert _shown(app, "#upcoming-hint") == ""

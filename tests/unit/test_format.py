@@ -57,3 +57,19 @@ def test_priorities_that_do_not_fit_end_in_an_ellipsis_never_half_a_pair():
     assert fit_priorities({"0": 47, "3": 1, "6": 3, "9": 2}) == "0:47 3:1 6:3 …"
     assert fit_priorities({"0": 47, "3": 0}) == "0:47"  # empty lists are not shown
     assert fit_priorities({"0": 123456789012345}) == "…"
+
+
+def test_a_run_shows_its_day_when_it_is_not_today_and_how_far_away_it_is():
+    from datetime import datetime
+
+    from taskwatch.ui.format import relative, run_day
+
+    now = datetime(2026, 11, 30, 14, 0, 0).timestamp()  # a Monday, local time
+    assert run_day(datetime(2026, 11, 30, 16, 5, 30).timestamp(), now) == "16:05:30"
+    assert run_day(datetime(2026, 12, 1, 9, 0).timestamp(), now) == "Tue 09:00"
+    assert run_day(datetime(2026, 12, 7, 9, 0).timestamp(), now) == "Dec 07 09:00"
+    assert run_day(datetime(2026, 11, 29, 9, 0).timestamp(), now) == "Nov 29 09:00"
+    assert relative(now + 3 * 3600 + 12 * 60 + 5, now) == "in 3h12m"
+    assert relative(now + 45, now) == "in 45s"
+    assert relative(now + 2 * 86400 + 4 * 3600, now) == "in 2d4h"
+    assert relative(now - 200, now) == "3m20s ago"

@@ -19,7 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from taskwatch.engine.query import NAME_FILTER, TAB_LABELS, TABS
-from taskwatch.engine.schedules import beat_entries
+from taskwatch.ui.format import ago
 from taskwatch.ui.views.names import NamesTable
 from taskwatch.ui.views.queues import QueuesTable
 from taskwatch.ui.views.upcoming import UpcomingTable
@@ -40,6 +40,9 @@ TABLE_NAV: Nav = {
     "page_up": lambda table: table.action_page_up(),
     "top": lambda table: table.action_scroll_top(),
     "bottom": lambda table: table.action_scroll_bottom(),
+    # With a row cursor, DataTable's left/right scroll sideways: columns past the edge.
+    "left": lambda table: table.action_cursor_left(),
+    "right": lambda table: table.action_cursor_right(),
 }
 # ...and to the tasks list's cursor (Line API: rows and pages of rows).
 LINE_NAV: Nav = {
@@ -49,6 +52,8 @@ LINE_NAV: Nav = {
     "page_up": lambda tasks: tasks.action_page(-1),
     "top": lambda tasks: tasks.action_jump(0),
     "bottom": lambda tasks: tasks.action_jump(-1),
+    "left": lambda tasks: None,  # its columns always fit the width
+    "right": lambda tasks: None,
 }
 
 
@@ -143,8 +148,9 @@ def _open_name(app: TaskwatchApp, table: NamesTable) -> None:
 
 
 # -- upcoming runs ------------------------------------------------------------
-NO_APP = ("No beat schedule: pass -A APP (the Celery app, as with celery -A) "
-          "to show its beat_schedule's next runs.")
+NO_SCHEDULES = ("Nothing scheduled is read. Add -A APP (its beat_schedule), --beat-schedule FILE "
+                "(beat's celerybeat-schedule), --beat redbeat, --beat-db URL (django-celery-beat) "
+                "or --jobstore URL (an APScheduler job store).")
 
 
 def _upcoming_pane(app: TaskwatchApp) -> Widget:
@@ -156,13 +162,27 @@ def _draw_upcoming(app: TaskwatchApp, table: UpcomingTable) -> None:
     monitor = app.started_monitor
     if monitor is None:
         return
-    entries = beat_entries(monitor.sources.conf, time.time())
-    table.show(entries, app.needle)
+    rows = monitor.schedules.rows()
+    table.show(rows, app.needle)
     hint = app.query_one("#upcoming-hint", Static)
-    if app.settings.app is None:
-        _show_hint(hint, not entries, NO_APP)
+    if not monitor.has_schedules:
+        _show_hint(hint, True, NO_SCHEDULES)
+        return
+    problems = [f"✖ {s.label}: {s.error}" + (f" (as read {ago(time.time() - s.read_at)})" if s.read_at else "")
+                for s in monitor.schedules.stores() if s.error]
+    if problems:
+        _show_hint(hint, True, "\n".join(problems))
+    elif not rows and monitor.schedules.stores():
+        _show_hint(hint, True, "No scheduled job or beat entry in " +
+                   ", ".join(s.label for s in monitor.schedules.stores()) + ".")
     else:
-        _show_hint(hint, not entries, f"The app {app.settings.app} has no beat_schedule.")
+        _show_hint(hint, False)
+
+
+def _open_schedule(app: TaskwatchApp, table: UpcomingTable) -> None:
+    key = table.selected_key
+    if key:
+        app.open_schedule(key)
 
 
 VIEWS: tuple[View, ...] = (
@@ -180,7 +200,7 @@ VIEWS: tuple[View, ...] = (
          open=_open_name),
     View(name="upcoming", label="Upcoming", key="5", key_description="Upcoming",
          widget=UpcomingTable, pane=_upcoming_pane, draw=_draw_upcoming,
-         nav=TABLE_NAV),
+         nav=TABLE_NAV, open=_open_schedule, every_tick=True),
 )
 VIEW_NAMED = {view.name: view for view in VIEWS}
 
@@ -214,8 +234,9 @@ VIEW_ACTIONS: dict[str, Action] = {
     "revoke_filtered": Action(views=frozenset({"tasks"}), changes_state=True),
     "retry": Action(views=frozenset({"tasks", "names"}), changes_state=True),
     "trigger": Action(views=frozenset({"upcoming"}), changes_state=True),
+    "pause": Action(views=frozenset({"upcoming"}), changes_state=True),  # and resume: APScheduler jobs
+    "remove_job": Action(views=frozenset({"upcoming"}), changes_state=True),
     "purge": Action(views=frozenset({"queues"}), changes_state=True),
     "worker_control": Action(views=frozenset({"workers"}), changes_state=True),
-    "pause": Action(reserved=True, changes_state=True),  # APScheduler jobs: with the job stores
 }
 RESERVED_ACTIONS = frozenset(name for name, action in VIEW_ACTIONS.items() if action.reserved)

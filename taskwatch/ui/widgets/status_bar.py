@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 from textual.widget import Widget
 
+from taskwatch.engine.schedule_book import ScheduleBook
 from taskwatch.engine.state import ClusterState
 from taskwatch.text import clean, mask_url
 from taskwatch.ui.format import ago, round_rate
@@ -34,12 +35,15 @@ class StatusBar(Widget):
         self._signature: tuple = ()
         self._asked = False
         self._events_error: str | None = None
+        self._schedule_alert: str | None = None
 
     def show(self, state: ClusterState, *, broker_error: str | None, events_connected: bool,
-             asked: bool = True, events_error: str | None = None) -> None:
+             asked: bool = True, events_error: str | None = None, schedule_alert: str | None = None) -> None:
         """``asked``: a round of asking the broker has completed at least once.
-        ``events_error``: why there will be no events at all (shown instead of waiting for them)."""
+        ``events_error``: why there will be no events at all (shown instead of waiting for them).
+        ``schedule_alert``: a scheduler that is down or stuck (``⚠ beat late``)."""
         self._asked = asked
+        self._schedule_alert = schedule_alert
         self._events_error = events_error
         now = time.monotonic()
         received = state.counters.events_received
@@ -89,6 +93,8 @@ class StatusBar(Widget):
                 lag = state.counters.lag
             text.append("● connected", style="bold green")
             text.append(f"  {online}/{total} workers")
+            if self._schedule_alert:
+                text.append(f"  {self._schedule_alert}", style="bold red")
             if losing:
                 text.append("  ⚠ events lost", style="bold yellow")
             elif self._events_error:
@@ -114,3 +120,15 @@ class StatusBar(Widget):
 MB = 1024 * 1024
 BEHIND = MB  # bytes waiting at the broker before the header says so
 BEHIND_SECONDS = 2.0  # seconds behind the events before the header says so
+
+
+def schedule_alert(book: ScheduleBook) -> str | None:
+    """``⚠ beat late`` when an entry of beat's own state is late (beat is down
+    or stuck); ``⚠ N jobs overdue`` for APScheduler jobs left behind."""
+    late, overdue = book.late_beat(), book.overdue_jobs()
+    parts = []
+    if late:
+        parts.append("⚠ beat late")
+    if overdue:
+        parts.append(f"⚠ {len(overdue)} job{'s' if len(overdue) != 1 else ''} overdue")
+    return "  ".join(parts) or None
