@@ -342,8 +342,10 @@ def demo(headless: bool) -> None:
             broker_url=cluster.broker_url,
             result_backend=cluster.result_backend,
             jobstores=(cluster.jobstore_url,),
+            beat_schedule=str(cluster.beat_schedule),
             profile="demo",
-            origins={"app": "demo", "broker_url": "demo", "result_backend": "demo", "jobstores": "demo"},
+            origins={"app": "demo", "broker_url": "demo", "result_backend": "demo", "jobstores": "demo",
+                     "beat_schedule": "demo"},
         )
         # The demo app's beat schedule, queues and routes feed the views.
         return _run_tui(settings, load_app(DEMO_APP), cleanups=[cluster.stop])

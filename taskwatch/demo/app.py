@@ -40,6 +40,9 @@ app.conf.update(
     enable_utc=True,
     broker_connection_retry_on_startup=True,
     task_default_queue="celery",
+    # beat writes its schedule file after every run (the default is every 3
+    # minutes), so the Upcoming view's last and next runs are beat's own.
+    beat_sync_every=1,
     task_routes={
         "emails.*": {"queue": "emails"},
         "reports.*": {"queue": "reports"},

@@ -130,6 +130,11 @@ class DemoCluster:
         return self.redis.url(2)
 
     @property
+    def beat_schedule(self) -> Path:
+        """beat's schedule file (the default scheduler's): its real last runs."""
+        return self.workdir / "celerybeat-schedule"
+
+    @property
     def workdir(self) -> Path:
         if self._workdir is None:
             raise RuntimeError("the demo cluster is not started")
@@ -236,7 +241,7 @@ class DemoCluster:
         children.append(
             _Child(
                 "beat",
-                [*_celery(), "beat", "--loglevel=INFO", "-s", str(workdir / "celerybeat-schedule")],
+                [*_celery(), "beat", "--loglevel=INFO", "-s", str(self.beat_schedule)],
                 workdir / "beat.log",
             )
         )
@@ -279,15 +284,15 @@ class DemoCluster:
 SECOND_TERMINAL = "# in another terminal:"
 
 
-def second_terminal_command(broker_url: str, result_backend: str, jobstore_url: str) -> str:
+def second_terminal_command(broker_url: str, result_backend: str, jobstore_url: str, beat_schedule: str) -> str:
     """The whole command that watches the demo from another terminal.
 
     ``-A`` gives the beat schedule, queues and routes (the Upcoming view and
     every queue); the result backend gives the tasks that finished before
-    taskwatch started.
+    taskwatch started; the job store and beat's file the scheduled runs.
     """
     return shlex.join(["taskwatch", "-A", "taskwatch.demo.app", "-b", broker_url, "--result-backend", result_backend,
-                       "--jobstore", jobstore_url])
+                       "--jobstore", jobstore_url, "--beat-schedule", beat_schedule])
 
 
 def _announce(cluster: DemoCluster) -> None:
@@ -299,7 +304,8 @@ def _announce(cluster: DemoCluster) -> None:
         "TASKWATCH_JOBSTORE": cluster.jobstore_url,
         "TASKWATCH_DEMO_DIR": str(cluster.workdir),
     }
-    command = second_terminal_command(cluster.broker_url, cluster.result_backend, cluster.jobstore_url)
+    command = second_terminal_command(cluster.broker_url, cluster.result_backend, cluster.jobstore_url,
+                                      str(cluster.beat_schedule))
     sys.stdout.write("".join(f"{key}={value}\n" for key, value in lines.items())
                      + f"{SECOND_TERMINAL}\n{command}\n")
     sys.stdout.flush()

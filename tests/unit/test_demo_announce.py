@@ -13,8 +13,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def _fake_cluster(port: int) -> SimpleNamespace:
     base = f"redis://127.0.0.1:{port}"
+    workdir = Path("/tmp/taskwatch-demo-abc123")
     return SimpleNamespace(broker_url=f"{base}/0", result_backend=f"{base}/1", jobstore_url=f"{base}/2",
-                           workdir=Path("/tmp/taskwatch-demo-abc123"),
+                           workdir=workdir, beat_schedule=workdir / "celerybeat-schedule",
                            redis=SimpleNamespace(host="127.0.0.1", port=port))
 
 
@@ -38,5 +39,9 @@ def test_readme_shows_what_headless_prints(capsys):
     for shown, real in zip(readme, printed, strict=True):
         if real.startswith("TASKWATCH_DEMO_DIR="):
             assert shown.startswith("TASKWATCH_DEMO_DIR=/tmp/taskwatch-demo-")
+        elif "--beat-schedule" in real:
+            head, _, path = shown.rpartition(" ")
+            assert real.startswith(head + " ") and path.startswith("/tmp/taskwatch-demo-")
+            assert path.endswith("/celerybeat-schedule")
         else:
             assert shown == real

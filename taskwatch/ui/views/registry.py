@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 Nav = Mapping[str, Callable[[Any], None]]
 
+SIDEWAYS = 12  # cells per h/l (Left/Right) in a table wider than the screen
+
 # The nav keys (j/k, pages, g/G) forwarded to a DataTable's own actions...
 TABLE_NAV: Nav = {
     "down": lambda table: table.action_cursor_down(),
@@ -40,9 +42,9 @@ TABLE_NAV: Nav = {
     "page_up": lambda table: table.action_page_up(),
     "top": lambda table: table.action_scroll_top(),
     "bottom": lambda table: table.action_scroll_bottom(),
-    # With a row cursor, DataTable's left/right scroll sideways: columns past the edge.
-    "left": lambda table: table.action_cursor_left(),
-    "right": lambda table: table.action_cursor_right(),
+    # Sideways, to columns past the edge (a row cursor has no column to move).
+    "left": lambda table: table.scroll_relative(x=-SIDEWAYS, animate=False),
+    "right": lambda table: table.scroll_relative(x=SIDEWAYS, animate=False),
 }
 # ...and to the tasks list's cursor (Line API: rows and pages of rows).
 LINE_NAV: Nav = {
