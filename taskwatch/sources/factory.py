@@ -101,7 +101,9 @@ def build_sources(settings: Settings, user_app: Any = None, *, events: bool = Tr
             return result_backend(backend_url)
 
         sources.results = results
-    sources.schedules = tuple(schedule_sources(settings, conf, url))
+    # The user's own configuration (beat_sync_every, redbeat_*, timezone...): the
+    # control app above copies only what inspect and events need.
+    sources.schedules = tuple(schedule_sources(settings, user_app.conf if user_app is not None else conf, url))
     return sources
 
 

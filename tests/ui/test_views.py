@@ -23,6 +23,19 @@ def plain(widget) -> str:
     return shown.plain if isinstance(shown, Text) else str(shown)
 
 
+def screen_lines(app: TaskwatchApp) -> list[str]:
+    """The whole screen as the terminal shows it, one string a row (what fits, not what a widget holds)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
+                      record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text().splitlines()
+
+
 def screen_text(app: TaskwatchApp, selector: str) -> str:
     """What the widget `selector` of the top screen shows; "" until it is composed."""
     try:

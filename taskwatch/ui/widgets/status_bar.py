@@ -93,8 +93,6 @@ class StatusBar(Widget):
                 lag = state.counters.lag
             text.append("● connected", style="bold green")
             text.append(f"  {online}/{total} workers")
-            if self._schedule_alert:
-                text.append(f"  {self._schedule_alert}", style="bold red")
             if losing:
                 text.append("  ⚠ events lost", style="bold yellow")
             elif self._events_error:
@@ -112,6 +110,8 @@ class StatusBar(Widget):
                     behind.append(f"{backlog / MB:.0f}/{limit / MB:.0f} MB" if limit else f"{backlog / MB:.0f} MB")
                 if behind:
                     text.append(f"  ⚠ behind {', '.join(behind)}", style="bold yellow")
+        if self._schedule_alert:  # whatever the broker's state: beat may be down with it
+            text.append(f"  {self._schedule_alert}", style="bold red")
         text.append("  ")
         text.append(self._broker, style="dim")
         return text
