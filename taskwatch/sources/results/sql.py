@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,25 +23,18 @@ from taskwatch.sources.results.decode import (
     build,
     decode,
 )
+from taskwatch.sources.sql_engine import (
+    PG_DRIVERS,
+    available_pg_driver,
+    postgres_engine,
+    sqlite_engine,
+)
 from taskwatch.text import clean, mask_url
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
 _DIALECTS = ("postgresql", "sqlite")
-_PG_DRIVERS = ("psycopg2", "psycopg")
-
-
-def _available_pg_driver(parsed: sa.engine.URL) -> sa.engine.URL:
-    """``postgresql://`` means psycopg (3) to SQLAlchemy 2.1 and psycopg2 to 2.0:
-    use whichever of the two is installed, the default one first."""
-    import importlib.util
-
-    default = parsed.get_driver_name()
-    for driver in (default, *_PG_DRIVERS):
-        if driver in _PG_DRIVERS and importlib.util.find_spec(driver) is not None:
-            return parsed.set(drivername=f"postgresql+{driver}")
-    return parsed
 
 
 class DatabaseResultBackend:
@@ -92,75 +84,30 @@ class DatabaseResultBackend:
             ) from None
         dialect = parsed.get_backend_name()
         if dialect == "postgresql" and "+" not in parsed.drivername:
-            parsed = _available_pg_driver(parsed)
+            parsed = available_pg_driver(parsed)
         driver = parsed.get_driver_name()
-        if dialect not in _DIALECTS or dialect == "postgresql" and driver not in _PG_DRIVERS:
+        if dialect not in _DIALECTS or dialect == "postgresql" and driver not in PG_DRIVERS:
             raise UnsupportedBackend(
                 f"cannot read result backend {mask_url(self.url)!r}: "
                 f"{parsed.drivername} is not supported (supported: {SUPPORTED}; "
-                f"PostgreSQL through {' or '.join(_PG_DRIVERS)})"
+                f"PostgreSQL through {' or '.join(PG_DRIVERS)})"
             )
         if dialect == "sqlite":
             return self._sqlite_engine(parsed)
-        options = " ".join(
-            filter(
-                None,
-                [
-                    parsed.query.get("options")
-                    if isinstance(parsed.query.get("options"), str)
-                    else None,
-                    f"-c statement_timeout={max(1, int(self.timeout * 1000))}",
-                    "-c default_transaction_read_only=on",
-                ],
-            )
-        )
-        seconds = max(1, math.ceil(self.timeout))
-        connect_args = {
-            # libpq rounds anything under 2 s up to 2 s
-            "connect_timeout": max(2, seconds),
-            "options": options,
-            "application_name": "taskwatch",
-            # A server that vanishes mid-query is noticed in seconds, not
-            # after the kernel's two hours.
-            "keepalives": 1,
-            "keepalives_idle": seconds,
-            "keepalives_interval": 1,
-            "keepalives_count": 3,
-            "tcp_user_timeout": seconds * 1000 + 3000,
-        }
         try:
-            return sa.create_engine(
-                parsed,
-                connect_args=connect_args,
-                pool_size=1,
-                max_overflow=1,
-                pool_timeout=self.timeout,
-                pool_pre_ping=True,
-                pool_recycle=300,
-            )
+            return postgres_engine(sa, parsed, self.timeout)
         except Exception as exc:  # noqa: BLE001 - a missing DB-API driver, bad options
             raise ResultBackendError(
                 f"cannot use result backend {mask_url(self.url)}: {describe(exc)}"
             ) from None
 
     def _sqlite_engine(self, parsed: sa.engine.URL) -> sa.engine.Engine:
-        import sqlite3
-        from pathlib import Path
-
-        from sqlalchemy.pool import NullPool
-
         database = parsed.database
         if not database or database == ":memory:":
             raise UnsupportedBackend(
                 f"cannot read result backend {mask_url(self.url)!r}: no database file"
             )
-        uri = Path(database).absolute().as_uri() + "?mode=ro"
-        timeout = self.timeout
-
-        def connect() -> sqlite3.Connection:
-            return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
-
-        return self._sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
+        return sqlite_engine(self._sa, database, self.timeout)
 
     def close(self) -> None:
         self._engine.dispose()
