@@ -81,9 +81,15 @@ def row_key(job: ScheduledJob) -> str:
     return f"{job.source}\x1f{job.store}\x1f{job.id}"
 
 
+def undecodable(job: ScheduledJob) -> bool:
+    """The row could not be read at all (``problem`` without a trigger); a row
+    that was read but disagrees with its store's index has both."""
+    return job.problem is not None and not job.trigger
+
+
 def is_late(job: ScheduledJob, read_at: float) -> bool:
     """The job's next run had passed by more than its grace when its store was read."""
-    if job.problem or job.paused or not job.enabled or job.next_run is None or not job.exact:
+    if undecodable(job) or job.paused or not job.enabled or job.next_run is None or not job.exact:
         return False
     if job.source == "beat" and job.store == APP_STORE:
         return False

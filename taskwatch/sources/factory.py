@@ -111,9 +111,16 @@ def schedule_sources(settings: Settings, conf: Any, broker_url: str) -> list[Cal
     """Builders of every schedule source the settings name: beat's (the app's
     schedule, its file, RedBeat, django-celery-beat), then each ``--jobstore``.
     Raises a one-line ``SourceError`` for a setting that cannot work."""
+    from taskwatch.sources.apscheduler import open_store
+    from taskwatch.sources.apscheduler.location import parse_store_url
     from taskwatch.sources.beat import beat_sources
 
-    return list(beat_sources(settings, conf, broker_url))
+    builders = list(beat_sources(settings, conf, broker_url))
+    timeout = max(settings.inspect_timeout, 2.0)
+    for url in dict.fromkeys(settings.jobstores):  # the same store named twice is read once
+        location = parse_store_url(url)
+        builders.append(lambda location=location: open_store(location, timeout=timeout))
+    return builders
 
 
 def app_queues(conf: Any) -> Iterable[str]:

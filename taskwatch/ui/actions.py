@@ -27,7 +27,7 @@ from textual import work
 from textual.message import Message
 
 from taskwatch import audit
-from taskwatch.engine.schedule_book import APP_STORE, ScheduleRow
+from taskwatch.engine.schedule_book import APP_STORE, ScheduleRow, undecodable
 from taskwatch.engine.state import FAILURE, REVOKED
 from taskwatch.records import ActionOutcome, ExactCall
 from taskwatch.text import clean
@@ -242,7 +242,7 @@ class ActionKeys:
 
     def job_action_allowed(self, what: str, row: ScheduleRow) -> bool:
         """Whether ``what`` ("run", "pause", "remove") can be done to the job."""
-        if self.settings.read_only or row.job.problem:  # type: ignore[attr-defined]
+        if self.settings.read_only or undecodable(row.job):  # type: ignore[attr-defined]
             return False
         if row.job.source == "beat":
             return what == "run"
@@ -252,7 +252,7 @@ class ActionKeys:
         """Ask, then run now / pause or resume / remove the job (its store or its bridge)."""
         job = row.job
         if not self.job_action_allowed(what, row):
-            reason = ("it could not be decoded" if job.problem else
+            reason = ("it could not be decoded" if undecodable(job) else
                       "taskwatch is read-only" if self.settings.read_only else  # type: ignore[attr-defined]
                       "beat entries can only be run now (their schedule is beat's)")
             self.notify(f"Not possible for {_line(job.name or job.id, 60)}: {reason}.",  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from taskwatch.engine.schedule_book import ScheduleRow
+from taskwatch.engine.schedule_book import ScheduleRow, undecodable
 from taskwatch.records import JobRun
 from taskwatch.text import strip_control
 from taskwatch.ui.format import precise_time, relative
@@ -48,11 +48,13 @@ def render_schedule(row: ScheduleRow, runs: list[JobRun], *, bridged: bool, now:
         field("ID", job.id)
     field("From", ("APScheduler job store " if aps else "beat: ") + job.store)
     field("Function" if aps else "Task", job.target)
-    if job.problem:
+    if undecodable(job):
         field("Undecodable", job.problem, "bold red")
         text.append(Text("\nShown as stored: taskwatch ran nothing of it and changed nothing.\n", style="dim"))
         return text
     field("Schedule", job.trigger)
+    if job.problem:
+        field("Warning", job.problem, "yellow")
     if job.paused:
         field("Next run", "paused", "yellow")
     elif not job.enabled:

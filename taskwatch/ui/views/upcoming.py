@@ -11,7 +11,7 @@ import time
 
 from rich.text import Text
 
-from taskwatch.engine.schedule_book import ScheduleRow
+from taskwatch.engine.schedule_book import ScheduleRow, undecodable
 from taskwatch.text import clean
 from taskwatch.ui.format import relative, run_day, span
 from taskwatch.ui.views.tables import KeyedTable
@@ -24,7 +24,7 @@ def when_cells(row: ScheduleRow, now: float) -> tuple[Text, Text]:
     """The Next run and In cells: the time with its day, and how far away (or
     why there is no next run)."""
     job = row.job
-    if job.problem:
+    if undecodable(job):
         return Text("undecodable", style="bold red"), Text("-", style="dim")
     if not job.enabled:
         return Text("disabled", style="dim"), Text("-", style="dim")
@@ -62,7 +62,9 @@ class UpcomingTable(KeyedTable):
             when, until = when_cells(row, now)
             name = Text(clean(job.name or job.id, 200, single_line=True),
                         style="dim" if row.stale or job.paused or not job.enabled else "")
-            trigger = Text(job.problem or job.trigger, style="red" if job.problem else "dim")
+            trigger = (Text(job.problem or "", style="red") if undecodable(job)
+                       else Text(f"⚠ {job.trigger}", style="yellow") if job.problem
+                       else Text(job.trigger, style="dim"))
             shown.append((row.key, (
                 name, Text(SOURCE_LABELS.get(job.source, job.source), style="dim"), when, until,
                 trigger, Text(job.target),
