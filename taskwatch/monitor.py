@@ -390,7 +390,9 @@ class Monitor:
             self.schedules.apply_jobs(source.label, source.kind, jobs, read_at, bridged=bridged)
             if bridged:
                 try:
-                    self.schedules.apply_runs(source.label, source.history())
+                    for run in self.schedules.apply_runs(source.label, source.history()):
+                        if run.event == "error":  # listed with the failed Celery tasks
+                            self.state.apply_scheduler_failure(run, self.schedules.job(source.label, run.job_id))
                 except Exception as exc:  # noqa: BLE001 - history is extra
                     errors.append(clean(mask_secrets(f"{source.label}: run history: {describe(exc)}"),
                                         300, single_line=True))

@@ -121,9 +121,10 @@ class ScheduleBook:
             status = self.status.setdefault(label, StoreStatus(label, kind))
             status.error, status.error_at = error, at
 
-    def apply_runs(self, label: str, runs: Iterable[JobRun]) -> int:
-        """Add a bridge's run history (newest last); runs already seen are skipped."""
-        added = 0
+    def apply_runs(self, label: str, runs: Iterable[JobRun]) -> list[JobRun]:
+        """Add a bridge's run history (newest last); runs already seen are skipped.
+        Returns the runs added."""
+        added: list[JobRun] = []
         with self.lock:
             newest = self._seen_runs.get(label, 0.0)
             for run in runs:
@@ -134,9 +135,13 @@ class ScheduleBook:
                     history = self._runs[(label, run.job_id)] = deque(maxlen=RUNS_PER_JOB)
                 history.append(run)
                 newest = max(newest, run.at)
-                added += 1
+                added.append(run)
             self._seen_runs[label] = newest
         return added
+
+    def job(self, label: str, job_id: str) -> ScheduledJob | None:
+        with self.lock:
+            return next((j for j in self._jobs.get(label, ()) if j.id == job_id), None)
 
     def forget(self, label: str) -> None:
         with self.lock:

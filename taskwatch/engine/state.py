@@ -42,7 +42,16 @@ from taskwatch.engine.entities import (
     Task,
     WorkerInfo,
 )
-from taskwatch.records import ExactCall, HeldTask, QueueDepth, StoredResult, TaskPoll, WorkerReport
+from taskwatch.records import (
+    ExactCall,
+    HeldTask,
+    JobRun,
+    QueueDepth,
+    ScheduledJob,
+    StoredResult,
+    TaskPoll,
+    WorkerReport,
+)
 from taskwatch.reprs import call_text, tuple_style
 from taskwatch.text import clean
 
@@ -580,6 +589,39 @@ class ClusterState:
                 self._evict()
             return new
 
+    # -- scheduler runs that failed (APScheduler, through the bridge) ---------
+    def apply_scheduler_failure(self, run: JobRun, job: ScheduledJob | None) -> bool:
+        """A failed APScheduler run, listed with the failed Celery tasks.
+
+        Kept as a task with an ``apscheduler:`` id and worker ``apscheduler``
+        (see :func:`is_scheduler_run`): the Failed tab and the detail show it;
+        no Celery action (revoke, retry) applies to it, and it is not counted
+        in the task names' statistics. True if it was new.
+        """
+        uuid = scheduler_run_id(run)
+        with self.lock:
+            if uuid in self.tasks:
+                return False
+            task = self._new_task(uuid)
+            self._unordered = True
+            task.name = _intern(job.target if job is not None and job.target else f"apscheduler job {run.job_id}")
+            task.worker = SCHEDULER_WORKER
+            if job is not None:
+                task.args, task.kwargs = job.args or None, job.kwargs or None
+            task.exception = run.exception
+            task.traceback = run.traceback
+            task.state = FAILURE
+            task.state_ts = task.finished = run.at
+            if run.duration is not None:
+                task.runtime = max(0.0, run.duration)
+                task.started = run.at - task.runtime
+            task.received = run.scheduled if run.scheduled is not None else task.started
+            self._finished.append(uuid)
+            self.version += 1
+            if len(self.tasks) > self.max_tasks:
+                self._evict()
+            return True
+
     # -- inspect ping/stats -------------------------------------------------
     def apply_pong(self, hostname: str, at: float) -> None:
         """One ping answer, as it arrives (the round's other replies may still come)."""
@@ -684,3 +726,17 @@ def _apply_stats(worker: WorkerInfo, stats: Mapping[str, Any]) -> None:
     if isinstance(total, dict):
         processed = sum(v for v in total.values() if type(v) is int)
         worker.processed = max(worker.processed or 0, processed)
+
+
+#: the worker column of a failed APScheduler run
+SCHEDULER_WORKER = "apscheduler"
+_SCHEDULER_PREFIX = "apscheduler:"
+
+
+def scheduler_run_id(run: JobRun) -> str:
+    return f"{_SCHEDULER_PREFIX}{run.job_id}@{run.at:.6f}"
+
+
+def is_scheduler_run(task_id: str) -> bool:
+    """A failed APScheduler run kept among the tasks: no Celery action applies."""
+    return task_id.startswith(_SCHEDULER_PREFIX)

@@ -28,7 +28,7 @@ from textual.message import Message
 
 from taskwatch import audit
 from taskwatch.engine.schedule_book import APP_STORE, ScheduleRow, undecodable
-from taskwatch.engine.state import FAILURE, REVOKED
+from taskwatch.engine.state import FAILURE, REVOKED, is_scheduler_run
 from taskwatch.records import ActionOutcome, ExactCall
 from taskwatch.text import clean
 from taskwatch.ui.format import relative
@@ -71,10 +71,16 @@ class ActionKeys:
 
     # -- what the keys act on ----------------------------------------------
     def _task_targets(self) -> list[str]:
-        marked = [i for i in self.marked if i in self.monitor.state.tasks]  # type: ignore[attr-defined]
+        """Celery tasks only: a failed APScheduler run listed among them is not one."""
+        marked = [i for i in self.marked if i in self.monitor.state.tasks  # type: ignore[attr-defined]
+                  and not is_scheduler_run(i)]
         if marked:
             return marked
         selected = self.selected_in("tasks")  # type: ignore[attr-defined]
+        if selected and is_scheduler_run(selected):
+            self.notify("A failed APScheduler run: act on its job in Upcoming (5), e.g. t to run it now.",  # type: ignore[attr-defined]
+                        markup=False)
+            return []
         return [selected] if selected else []
 
     def _ask(self, title: str, lines: list[str | Text], then: Callable[[Confirm], None], **kwargs: Any) -> None:
@@ -115,7 +121,7 @@ class ActionKeys:
             self._confirm_revoke(ids, terminate=True)
 
     def action_revoke_filtered(self) -> None:
-        ids = self.filtered_ids()  # type: ignore[attr-defined]
+        ids = [i for i in self.filtered_ids() if not is_scheduler_run(i)]  # type: ignore[attr-defined]
         if ids:
             self._confirm_revoke(ids, terminate=False, why=f"every task the filter shows ({len(ids)})")
 

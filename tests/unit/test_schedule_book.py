@@ -72,8 +72,29 @@ def test_run_history_is_added_once_per_run_bounded_and_failures_listed_newest_fi
     book = ScheduleBook()
     job = aps("boom", T)
     runs = [JobRun("redis://h/2", "boom", "error", T + i, exception=f"RuntimeError {i}") for i in range(60)]
-    assert book.apply_runs("redis://h/2", runs[:30]) == 30
-    assert book.apply_runs("redis://h/2", runs) == 30  # the first 30 are not added twice
+    assert len(book.apply_runs("redis://h/2", runs[:30])) == 30
+    assert book.apply_runs("redis://h/2", runs) == runs[30:]  # the first 30 are not added twice
     kept = book.runs(job)
     assert len(kept) == 50 and kept[-1].exception == "RuntimeError 59"
     assert book.failed_runs()[0].at == T + 59
+
+
+def test_a_failed_scheduler_run_is_listed_with_failed_tasks_once_and_kept_out_of_name_stats():
+    from taskwatch.engine.query import select_with_counts
+    from taskwatch.engine.state import FAILURE, ClusterState, is_scheduler_run
+
+    state = ClusterState()
+    job = ScheduledJob(source="apscheduler", store="redis://h/2", id="boom", name="Boom",
+                       target="app.jobs:boom", args="('x',)", next_run=T + 2)
+    run = JobRun("redis://h/2", "boom", "error", T, scheduled=T - 0.5, duration=0.25,
+                 exception="RuntimeError('boom')", traceback="Traceback (most recent call last):\n...")
+    assert state.apply_scheduler_failure(run, job)
+    assert not state.apply_scheduler_failure(run, job)
+    ids, counts, _ = select_with_counts(state, "failed", "")
+    (task_id,) = ids
+    assert is_scheduler_run(task_id)
+    task = state.tasks[task_id]
+    assert (task.name, task.state, task.worker, task.exception) == ("app.jobs:boom", FAILURE, "apscheduler",
+                                                                   "RuntimeError('boom')")
+    assert task.runtime == 0.25 and task.args == "('x',)"
+    assert "app.jobs:boom" not in state.names
