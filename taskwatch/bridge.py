@@ -449,9 +449,11 @@ class Bridge:
             if action == "resume":
                 now = datetime.now(scheduler.timezone)
                 when = job.trigger.get_next_fire_time(None, now)
-                if when is None:
-                    return {"ok": False, "text": "its trigger has no next run (a date job that already ran, "
-                                                 "or a trigger past its end date): not resumed"}
+                if when is None or (when < now and job.trigger.get_next_fire_time(when, now) is None):
+                    # (a DateTrigger answers its run date however long ago: resume_job would
+                    # have the job skipped as missed, then deleted)
+                    return {"ok": False, "text": "its trigger has no next run (a date job that already ran "
+                                                 "or was missed, or a trigger past its end date): not resumed"}
                 scheduler.modify_job(job_id, alias, next_run_time=when)
                 return {"ok": True, "text": f"resumed: next run {_iso(when)}", "next_run": _epoch(when)}
             return self._run_once(job, alias)

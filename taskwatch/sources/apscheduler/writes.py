@@ -147,7 +147,24 @@ def next_fire(state: dict[str, Any], now: datetime) -> datetime | None:
         raise StateError(f"its trigger cannot compute a next run ({describe(exc)})") from None
     if value is not None and not isinstance(value, datetime):
         raise StateError(f"its trigger gave {type(value).__name__}, not a time")
+    if value is not None and finished(trigger, value, now):
+        raise StateError(f"its trigger has no next run: its last run time ({value.isoformat(timespec='seconds')}) "
+                         "has passed (a date job that already ran or was missed); nothing to resume")
     return value
+
+
+def finished(trigger: Any, value: datetime, now: datetime) -> bool:
+    """``value`` (the trigger's next fire time from ``now``) is in the past and none follows it.
+
+    A ``DateTrigger`` answers its run date however long ago it was: resumed,
+    the job would be skipped as missed and then deleted by the scheduler.
+    """
+    if value >= now:
+        return False
+    try:
+        return trigger.get_next_fire_time(value, now) is None
+    except Exception:  # noqa: BLE001 - cannot tell: let the caller's value stand
+        return False
 
 
 def _fragment(value: Any, protocol: int) -> bytes:
@@ -492,7 +509,7 @@ class StoreControl:
             when = next_fire(state, datetime.now(UTC))
             if when is None:
                 raise StateError("its trigger has no next run (a date job that already ran, "
-                                 "or a trigger past its end date)")
+                                 "or a trigger past its end date); nothing to resume")
             return _Change(_checked(blob, when, state), when)
 
         return self._update("resume", job_id, plan, lambda change: (
@@ -584,7 +601,7 @@ class StoreControl:
                              error=f"{action}: refused, taskwatch is read-only (--read-only); nothing was written")
 
     def _refusal(self, job_id: str, exc: StateError) -> str:
-        return clean(f"job {job_id!r}: {exc}: nothing was written", 400, single_line=True)
+        return clean(f"job {job_id!r}: {exc}; nothing was written", 400, single_line=True)
 
     def _gone(self, job_id: str) -> str:
         return clean(f"job {job_id!r} is not in the store {self.label}: nothing was written", 400,
