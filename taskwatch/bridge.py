@@ -73,6 +73,7 @@ never slows the scheduler; each event is one ``XADD``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import hashlib
 import json
@@ -213,6 +214,7 @@ class Bridge:
                                     | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
                                     | EVENT_SCHEDULER_SHUTDOWN)
         self._listening = True
+        atexit.register(self._at_exit)
         for target, label in ((self._write_loop, "writer"), (self._control_loop, "control")):
             thread = threading.Thread(target=target, name=f"taskwatch-bridge-{label}", daemon=True)
             thread.start()
@@ -223,6 +225,7 @@ class Bridge:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the threads, withdraw the announcement, stop listening. Never raises."""
         self._stop.set()
+        atexit.unregister(self._at_exit)
         if self._listening:
             self._listening = False
             try:
@@ -232,6 +235,14 @@ class Bridge:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
+        if self._threads and not self.alive:
+            _close(self._writer)
+
+    def _at_exit(self) -> None:
+        """The process ends (daemon threads die mid-read): withdraw the announcement now."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._withdraw()
 
     @property
     def alive(self) -> bool:
@@ -270,7 +281,10 @@ class Bridge:
 
             code = event.code
             if code == EVENT_SCHEDULER_SHUTDOWN:
-                self._stop.set()  # the threads withdraw the announcement and end
+                # Withdrawn here, not only by the control thread: the process may end
+                # before that thread wakes from its blocking read.
+                self._stop.set()
+                self._withdraw()
                 return
             now = time.time()
             alias = str(event.jobstore)
@@ -329,7 +343,6 @@ class Bridge:
                 if self._stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, 10.0)
-        _close(self._writer)
 
     # -- announcement and requests ---------------------------------------------------
     def _control_loop(self) -> None:
@@ -376,8 +389,9 @@ class Bridge:
                 self._control.srem(INDEX_KEY, *dead)
 
     def _withdraw(self) -> None:
+        """Delete the announcement and the request list (the writer's client: never blocked long)."""
         try:
-            pipe = self._control.pipeline(transaction=False)
+            pipe = self._writer.pipeline(transaction=False)
             pipe.delete(announcement_key(self.id), requests_key(self.id))
             pipe.srem(INDEX_KEY, self.id)
             pipe.execute()
