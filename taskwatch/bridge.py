@@ -65,6 +65,11 @@ runs in its event loop; on the others in the bridge's thread (the
 scheduler's methods take its own locks). Each is answered with what the
 scheduler said.
 
+Trust: whoever can write to the bridge's Redis can pause, resume, run and
+remove this scheduler's jobs (never anything else: a request names an
+action and a job id, nothing is unpickled or evaluated). Give it a Redis
+only trusted clients reach, as the Celery broker is.
+
 Events are handed to a writer thread through a bounded queue (full: the
 event is dropped and counted, never waited for), so a slow or absent Redis
 never slows the scheduler; each event is one ``XADD``.
@@ -315,8 +320,9 @@ class Bridge:
             self._queue.put_nowait(entry)
         except queue.Full:
             self.dropped += 1
-        except Exception:  # noqa: BLE001 - never into the scheduler
-            log.exception("taskwatch bridge: recording an event failed")
+        except Exception as exc:  # noqa: BLE001 - never into the scheduler; said once, not per event
+            self.dropped += 1
+            self._failed("events", exc)
 
     def _write_loop(self) -> None:
         backoff = 0.5
@@ -414,8 +420,9 @@ class Bridge:
             if action not in ACTIONS or not isinstance(job_id, str) or not isinstance(alias, str) \
                     or not job_id or len(job_id) > _MAX_JOB_ID:
                 raise ValueError("a malformed request")
+            # answer a little before taskwatch stops waiting, so the answer is read
             reply = self._in_scheduler(lambda: self._act(action, job_id, alias),
-                                       float(request.get("wait", 5.0)))
+                                       0.8 * float(request.get("wait", 5.0)))
         except Exception as exc:  # noqa: BLE001 - answer what went wrong
             reply = {"ok": False, "text": _describe(exc)}
         pipe = self._control.pipeline(transaction=True)
@@ -514,7 +521,8 @@ class Bridge:
     def _failed(self, part: str, exc: BaseException) -> None:
         if not self._failing.get(part):
             self._failing[part] = True
-            log.warning("taskwatch bridge %s: Redis failed (%s); retrying", part, _describe(exc))
+            what = "recording an event" if part == "events" else "Redis"
+            log.warning("taskwatch bridge %s: %s failed (%s)", part, what, _describe(exc))
 
     def _recovered(self, part: str) -> None:
         if self._failing.get(part):

@@ -206,6 +206,8 @@ def test_pause_resume_run_now_remove_keep_the_job_loadable_and_touch_nothing_els
         others_unchanged(before, after, "custom")
         assert store.aps.lookup_job("custom") is None
         assert store.aps.lookup_job("soon").kwargs == {"to": ["ops@example.com"]}
+        # APScheduler loads the whole store (it would delete any job it failed to load)
+        assert {job.id for job in store.aps.get_all_jobs()} == {"soon", "done"} == set(store.raw())
     finally:
         control.close()
 
@@ -225,7 +227,10 @@ def test_a_run_now_when_the_scheduler_is_overdue_is_due_at_once(store: Store):
         assert outcome.ok, outcome
         ran_at = store.aps.lookup_job("custom").next_run_time.timestamp()
         assert asked <= ran_at <= time.time()
-        assert "set to now" in outcome.replies[0].text
+        assert "set to now" in outcome.replies[0].text and "paused" not in outcome.replies[0].text
+        # a paused job run from the store is scheduled again by its trigger after that run: said so
+        outcome = with_control.run_now("done")
+        assert outcome.ok and "it was paused" in outcome.replies[0].text, outcome
     finally:
         with_control.close()
 

@@ -255,6 +255,8 @@ class _Gone(Exception):
 class _Change:
     state: bytes
     next_run: datetime | None
+    #: the job had no next run before (paused)
+    was_paused: bool = False
 
 
 #: (stored state, the store's earliest next run time as epoch seconds, asked lazily) -> the change
@@ -525,19 +527,22 @@ class StoreControl:
             first = earliest()
             at = max(now.timestamp(), first if first is not None and math.isfinite(first) else 0.0)
             when = datetime.fromtimestamp(at, job_timezone(state))
-            return _Change(_checked(blob, when, state), when)
+            return _Change(_checked(blob, when, state), when, state.get("next_run_time") is None)
 
         def said(change: _Change) -> str:
             assert change.next_run is not None
             wait = change.next_run.timestamp() - now.timestamp()
             if wait < 0.5:
-                return (f"next run set to now ({_iso(change.next_run)}); a running scheduler runs it "
+                text = (f"next run set to now ({_iso(change.next_run)}); a running scheduler runs it "
                         "when it next wakes")
-            text = (f"next run set to {_iso(change.next_run)}, in {wait:.0f} s: the scheduler's next "
-                    "wakeup as the store shows it (it cannot be woken from outside, and a run later "
-                    "than misfire_grace_time would be skipped)")
+            else:
+                text = (f"next run set to {_iso(change.next_run)}, in {wait:.0f} s: the scheduler's next "
+                        "wakeup as the store shows it (it cannot be woken from outside, and a run "
+                        "later than misfire_grace_time would be skipped)")
             if wait > LONG_WAIT:
                 text += "; attach taskwatch's bridge to run jobs at once"
+            if change.was_paused:
+                text += "; it was paused: after this run its trigger schedules it again"
             return text
 
         return self._update("run", job_id, plan, said)
@@ -594,7 +599,7 @@ class StoreControl:
             return ActionOutcome(action, (job_id,), self._arguments(job_id), error=self._store_error(exc))
         arguments = self._arguments(job_id, next_run=_iso(change.next_run) if change.next_run else None)
         return ActionOutcome(action, (job_id,), arguments,
-                             replies=(WorkerReply(self.label, True, clean(said(change), 300, single_line=True)),))
+                             replies=(WorkerReply(self.label, True, clean(said(change), 500, single_line=True)),))
 
     def _refused(self, action: str, job_id: str) -> ActionOutcome:
         return ActionOutcome(action, (job_id,), self._arguments(job_id),
