@@ -1,6 +1,6 @@
 """A real APScheduler 3.x process for the tests, set up as a FastAPI app would.
 
-    python tests/scripts/aps_app.py --store URL --runs FILE [--jobs classic] [--bridge REDIS_URL]
+    python tests/scripts/aps_app.py --store URL --runs FILE [--jobs classic] [--bridge REDIS_URL [--bridge-ttl S]]
 
 An ``AsyncIOScheduler`` (timezone UTC) with one job store at ``--store``
 (``redis://host:port/db``, ``sqlite:///file``, ``postgresql+psycopg2://...``),
@@ -85,7 +85,21 @@ def add_fast(scheduler: AsyncIOScheduler, now: datetime) -> None:
                       id="hourly", name="Hourly", args=["hourly"], replace_existing=True)
 
 
-JOB_SETS = {"classic": add_classic, "fast": add_fast, "none": lambda scheduler, now: None}
+def add_control(scheduler: AsyncIOScheduler, now: datetime) -> None:
+    """``fast``, plus ``custom``: hourly (Europe/Berlin), its args holding a user's object."""
+    from zoneinfo import ZoneInfo
+
+    from tests.scripts.aps_jobs import Payload
+
+    add_fast(scheduler, now)
+    berlin = ZoneInfo("Europe/Berlin")
+    scheduler.add_job(f"{JOBS}:carry", IntervalTrigger(hours=1, start_date=now + timedelta(hours=1), timezone=berlin),
+                      id="custom", name="Custom", args=["custom", Payload("secret", [1, 2, 3])],
+                      replace_existing=True)
+
+
+JOB_SETS = {"classic": add_classic, "fast": add_fast, "control": add_control,
+            "none": lambda scheduler, now: None}
 
 
 async def main() -> None:
@@ -95,6 +109,7 @@ async def main() -> None:
     parser.add_argument("--jobs", default="classic", choices=sorted(JOB_SETS))
     parser.add_argument("--no-add", action="store_true")
     parser.add_argument("--bridge", default=None)
+    parser.add_argument("--bridge-ttl", type=float, default=15.0)
     options = parser.parse_args()
     os.environ["TASKWATCH_TEST_RUNS"] = options.runs
 
@@ -104,7 +119,7 @@ async def main() -> None:
     if options.bridge:
         from taskwatch.bridge import attach
 
-        attach(scheduler, options.bridge)
+        attach(scheduler, options.bridge, ttl=options.bridge_ttl)
     scheduler.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
