@@ -31,3 +31,15 @@ def warm_report_cache(report_ids: list[int]) -> list[str]:
     ids = [str(app.send_task("reports.process_report", args=[rid, "pdf"]).id) for rid in report_ids]
     log.info("cache warm-up sent %d reports", len(ids))
     return ids
+
+
+_feed_runs = 0
+
+
+def sync_partner_feed(partner: str) -> int:
+    """Every 30 s: pull a partner's feed; every third pull the partner times out."""
+    global _feed_runs
+    _feed_runs += 1
+    if _feed_runs % 3 == 0:
+        raise ConnectionError(f"{partner} feed timed out after 10 s")
+    return _feed_runs

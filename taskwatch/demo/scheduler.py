@@ -1,7 +1,8 @@
 """The demo's APScheduler 3.x process: ``python -m taskwatch.demo.scheduler``.
 
-Keeps three jobs (interval, cron, date) in a Redis job store at
-``TASKWATCH_JOBSTORE`` (``redis://host:port/db``), timezone UTC. SIGTERM,
+Keeps four jobs (interval, cron, date; one fails now and then) in a Redis job store at
+``TASKWATCH_JOBSTORE`` (``redis://host:port/db``), timezone UTC, with
+taskwatch's bridge attached on the same Redis. SIGTERM,
 SIGINT and SIGHUP shut it down cleanly.
 """
 
@@ -24,7 +25,8 @@ DEFAULT_JOBSTORE_URL = "redis://127.0.0.1:6379/2"
 HEARTBEAT_JOB_ID = "demo-heartbeat"
 CLEANUP_JOB_ID = "demo-nightly-cleanup"
 WARMUP_JOB_ID = "demo-cache-warmup"
-JOB_IDS = (HEARTBEAT_JOB_ID, CLEANUP_JOB_ID, WARMUP_JOB_ID)
+FEED_JOB_ID = "demo-partner-feed"
+JOB_IDS = (HEARTBEAT_JOB_ID, CLEANUP_JOB_ID, WARMUP_JOB_ID, FEED_JOB_ID)
 
 log = logging.getLogger("taskwatch.demo.scheduler")
 
@@ -78,6 +80,15 @@ def build_scheduler(jobstore_url: str, now: datetime | None = None) -> BlockingS
         args=[[3, 5, 8]],
         replace_existing=True,
     )
+    scheduler.add_job(
+        "taskwatch.demo.jobs:sync_partner_feed",
+        "interval",
+        seconds=30,
+        id=FEED_JOB_ID,
+        name="Partner feed sync",
+        kwargs={"partner": "acme"},
+        replace_existing=True,
+    )
     return scheduler
 
 
@@ -92,6 +103,10 @@ def main() -> int:
     )
     url = os.environ.get("TASKWATCH_JOBSTORE", DEFAULT_JOBSTORE_URL)
     scheduler = build_scheduler(url)
+    # taskwatch's bridge: each run recorded, and control from taskwatch at once.
+    from taskwatch.bridge import attach
+
+    bridge = attach(scheduler, url)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
     log.info("scheduler starting, job store %s", url)
@@ -102,6 +117,7 @@ def main() -> int:
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=False)
+        bridge.close()
     log.info("scheduler stopped")
     return 0
 

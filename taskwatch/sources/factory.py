@@ -111,7 +111,6 @@ def schedule_sources(settings: Settings, conf: Any, broker_url: str) -> list[Cal
     """Builders of every schedule source the settings name: beat's (the app's
     schedule, its file, RedBeat, django-celery-beat), then each ``--jobstore``.
     Raises a one-line ``SourceError`` for a setting that cannot work."""
-    from taskwatch.sources.apscheduler import open_store
     from taskwatch.sources.apscheduler.location import parse_store_url
     from taskwatch.sources.beat import beat_sources
 
@@ -119,8 +118,22 @@ def schedule_sources(settings: Settings, conf: Any, broker_url: str) -> list[Cal
     timeout = max(settings.inspect_timeout, 2.0)
     for url in dict.fromkeys(settings.jobstores):  # the same store named twice is read once
         location = parse_store_url(url)
-        builders.append(lambda location=location: open_store(location, timeout=timeout))
+        # A bridge announces itself on a Redis: the store's own, the broker's, or --bridge.
+        candidates = [u for u in (url if location.kind == "redis" else None,
+                                  broker_url if _is_redis(broker_url) else None, settings.bridge) if u]
+
+        def build(location: Any = location, candidates: list[str] = candidates) -> ScheduleSource:
+            from taskwatch.sources.apscheduler.source import JobStoreSource
+
+            return JobStoreSource(location, read_only=bool(settings.read_only), timeout=timeout,
+                                  bridge_urls=candidates)
+
+        builders.append(build)
     return builders
+
+
+def _is_redis(url: str | None) -> bool:
+    return bool(url) and url.split("://", 1)[0].lower() in ("redis", "rediss", "unix", "redis+socket", "socket")
 
 
 def app_queues(conf: Any) -> Iterable[str]:
