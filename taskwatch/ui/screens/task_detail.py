@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from taskwatch.engine.query import elapsed, shown_args, timeline
-from taskwatch.engine.state import ClusterState, Task
+from taskwatch.engine.state import ClusterState, Task, is_scheduler_run
 from taskwatch.text import strip_control
 from taskwatch.ui.format import STATE_STYLES, duration, precise_time
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
@@ -40,7 +40,8 @@ def render_task(task: Task, state: ClusterState) -> Text:
         field("Expires", task.expires)
     field("Runtime", duration(elapsed(task)))
     text.append("\n")
-    exactness = ("exact values, from the worker or the result backend" if task.exact_args
+    exactness = ("the job's, as its APScheduler store keeps them" if is_scheduler_run(task.uuid)
+                 else "exact values, from the worker or the result backend" if task.exact_args
                  else "a repr from the task's events: long values are cut")
     text.append("Arguments ", style="bold")
     text.append(f"({exactness})\n", style="dim")
