@@ -37,6 +37,7 @@ async def until(pilot, predicate, timeout: float = 60.0) -> None:
 
 async def shoot(cluster: DemoCluster, size: tuple[int, int], views: dict[str, str]) -> None:
     settings = Settings(broker_url=cluster.broker_url, result_backend=cluster.result_backend,
+                        jobstores=(cluster.jobstore_url,), beat_schedule=str(cluster.beat_schedule),
                         profile="demo", refresh_interval=1.0)
     app = TaskwatchApp(settings, load_app("taskwatch.demo.app"))
     async with app.run_test(size=size) as pilot:
@@ -74,7 +75,7 @@ def main() -> None:
             "workers": "1", "queues": "2", "tasks": "3", "names": "4", "upcoming": "5", "detail": "",
             "confirm-retry": "",
         }))
-        asyncio.run(shoot(cluster, (80, 24), {"workers-80x24": "1", "tasks-80x24": "3"}))
+        asyncio.run(shoot(cluster, (80, 24), {"workers-80x24": "1", "tasks-80x24": "3", "upcoming-80x24": "5"}))
 
 
 if __name__ == "__main__":

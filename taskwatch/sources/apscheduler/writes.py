@@ -370,7 +370,7 @@ def _sql_engine(sql_url: str, timeout: float) -> sa.engine.Engine:
     """An engine that fails within ``timeout``: connecting, waiting for a lock, a statement."""
     import sqlalchemy as sa
 
-    from taskwatch.sources.results.sql import _available_pg_driver
+    from taskwatch.sources.sql_engine import available_mysql_driver, available_pg_driver
 
     parsed = sa.engine.make_url(sql_url)
     dialect = parsed.get_backend_name()
@@ -380,7 +380,7 @@ def _sql_engine(sql_url: str, timeout: float) -> sa.engine.Engine:
     connect_args: dict[str, Any] = {}
     if dialect == "postgresql":
         if "+" not in parsed.drivername:
-            parsed = _available_pg_driver(parsed)
+            parsed = available_pg_driver(parsed)
         ms = max(1, int(timeout * 1000))
         connect_args = {
             "connect_timeout": max(2, seconds),  # libpq rounds anything under 2 s up to 2 s
@@ -388,7 +388,9 @@ def _sql_engine(sql_url: str, timeout: float) -> sa.engine.Engine:
                        f"-c idle_in_transaction_session_timeout={ms * 4}",
             "application_name": "taskwatch",
         }
-    elif dialect in ("mysql", "mariadb") and parsed.get_driver_name() in ("pymysql", "mysqldb"):
+    elif dialect in ("mysql", "mariadb"):
+        parsed = available_mysql_driver(parsed)
+    if dialect in ("mysql", "mariadb") and parsed.get_driver_name() in ("pymysql", "mysqldb"):
         connect_args = {
             "connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds,
             "init_command": f"SET SESSION innodb_lock_wait_timeout = {seconds}",
