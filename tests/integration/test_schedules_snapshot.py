@@ -13,6 +13,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -100,3 +101,48 @@ def test_snapshot_lists_every_job_of_every_store_and_changes_none(fresh_redis, t
     finally:
         on_redis.stop()
         on_sqlite.stop()
+
+
+def test_snapshot_gives_beats_own_last_and_next_runs_merged_with_the_app_and_late_once_beat_stopped(
+    fresh_redis, tmp_path: Path
+) -> None:
+    """Issue 12's "done when", through the CLI: -A APP --beat-schedule FILE."""
+    from tests.integration.test_beat_sources import (
+        BEAT_APP,
+        Beat,
+        _beat_app,
+        _expected_next,
+        _shelve_snapshot,
+    )
+
+    app = _beat_app()
+    beat = Beat(fresh_redis.url(0), tmp_path)
+    scratch = tmp_path / "scratch"
+    try:
+        wait_until(lambda: (s := _shelve_snapshot(beat.schedule, scratch)) and s["entries"].get("tick")
+                   and s["entries"]["tick"].total_run_count >= 2, 45, what="beat to run tick twice",
+                   detail=beat.tail)
+    finally:
+        beat.stop()
+    entries = _shelve_snapshot(beat.schedule, scratch)["entries"]
+    tick_due = _expected_next(entries["tick"], app)
+    wait_until(lambda: time.time() > tick_due + 3.0, 15, what="tick to be late")
+    done = subprocess.run(
+        [sys.executable, "-m", "taskwatch", "snapshot", "--json", "-A", BEAT_APP, "-b", fresh_redis.url(0),
+         "--beat-schedule", str(beat.schedule)],
+        capture_output=True, text=True, timeout=120, env=child_env(), cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    schedules = json.loads(done.stdout)["schedules"]
+    names = [job["name"] for job in schedules]
+    assert len(names) == len(set(names))  # the app's entries merged with beat's, by name
+    by_name = {job["name"]: job for job in schedules}
+    assert set(by_name) == set(entries)
+    for name, entry in entries.items():
+        job = by_name[name]
+        assert job["source"] == "beat" and job["store"] == f"beat file {beat.schedule}"
+        assert job["task"] == entry.task and job["total_runs"] == entry.total_run_count
+        assert abs(_epoch(job["last_run"]) - entry.last_run_at.timestamp()) < 0.001, name
+        assert abs(_epoch(job["next_run"]) - _expected_next(entry, app)) < 0.001, name
+    assert by_name["tick"]["late"] is True
+    assert by_name["monthly-invoices"]["late"] is False and by_name["daily-report"]["queue"] == "reports"

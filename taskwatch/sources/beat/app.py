@@ -10,18 +10,14 @@ copy bound to taskwatch's clock.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from taskwatch.records import JobRun, ScheduledJob
 from taskwatch.sources.beat.schedules import (
     BeatEntry,
+    BeatSource,
     SpecError,
     from_celery,
-    scheduler_zone,
-    sort_jobs,
-    to_job,
 )
 from taskwatch.text import clean
 
@@ -67,30 +63,13 @@ def app_entries(conf: Any) -> list[BeatEntry]:
     return entries
 
 
-class AppBeatSource:
+class AppBeatSource(BeatSource):
     """Beat entries from the app's configuration (``beat_schedule``)."""
 
-    kind = "beat"
     label = LABEL
 
     def __init__(self, conf: Any) -> None:
         self.conf = conf
 
-    def jobs(self, now: float | None = None) -> list[ScheduledJob]:
-        now = time.time() if now is None else now
-        try:
-            tz = scheduler_zone(self.conf.get("timezone"), self.conf.get("enable_utc"))
-        except SpecError:
-            from datetime import UTC
-
-            tz = UTC
-        return sort_jobs([to_job(e, LABEL, now, tz, self.conf) for e in app_entries(self.conf)])
-
-    def control(self) -> None:
-        return None
-
-    def history(self) -> list[JobRun]:
-        return []
-
-    def close(self) -> None:
-        return None
+    def entries(self) -> list[BeatEntry]:
+        return app_entries(self.conf)

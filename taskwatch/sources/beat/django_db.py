@@ -18,23 +18,18 @@ opened with ``mode=ro``.
 from __future__ import annotations
 
 import json
-import math
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from taskwatch.records import JobRun, ScheduledJob
 from taskwatch.sources.beat.schedules import (
     BeatEntry,
+    BeatSource,
     Clocked,
     Spec,
     SpecError,
     crontab_spec,
     interval,
-    scheduler_zone,
     solar_spec,
-    sort_jobs,
-    to_job,
     zone,
 )
 from taskwatch.sources.errors import SourceError, describe
@@ -87,34 +82,14 @@ def parse_db_url(url: str) -> sa.engine.URL:
 
 
 def _engine(parsed: sa.engine.URL, timeout: float) -> sa.engine.Engine:
+    """Read-only, every timeout set: the same engines as the result backend reader's."""
     import sqlalchemy as sa
-    from sqlalchemy.pool import NullPool
+
+    from taskwatch.sources.sql_engine import postgres_engine, sqlite_engine
 
     if parsed.get_backend_name() == "sqlite":
-        import sqlite3
-        from pathlib import Path
-
-        uri = Path(parsed.database or "").absolute().as_uri() + "?mode=ro"
-
-        def connect() -> sqlite3.Connection:
-            return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
-
-        return sa.create_engine("sqlite://", creator=connect, poolclass=NullPool)
-    seconds = max(1, math.ceil(timeout))
-    options = f"-c statement_timeout={max(1, int(timeout * 1000))} -c default_transaction_read_only=on"
-    return sa.create_engine(
-        parsed,
-        connect_args={
-            "connect_timeout": max(2, seconds),
-            "options": options,
-            "application_name": "taskwatch",
-            "keepalives": 1,
-            "keepalives_idle": seconds,
-            "keepalives_interval": 1,
-            "keepalives_count": 3,
-        },
-        poolclass=NullPool,
-    )
+        return sqlite_engine(sa, parsed.database or "", timeout)
+    return postgres_engine(sa, parsed, timeout)
 
 
 def _query() -> Any:
@@ -235,10 +210,9 @@ def entry_from_row(row: Any) -> BeatEntry:
     )
 
 
-class DjangoBeatSource:
+class DjangoBeatSource(BeatSource):
     """django-celery-beat's periodic tasks, read from its database."""
 
-    kind = "beat"
 
     def __init__(self, url: str, conf: Any = None, timeout: float = 2.0) -> None:
         self.url = url
@@ -261,22 +235,6 @@ class DjangoBeatSource:
             raise DjangoBeatError(clean(f"cannot read {self.label}: {describe(orig)}", 400,
                                         single_line=True)) from None
         return [entry_from_row(row) for row in rows]
-
-    def jobs(self, now: float | None = None) -> list[ScheduledJob]:
-        now = time.time() if now is None else now
-        entries = self.entries()
-        try:
-            tz = scheduler_zone(self.conf.get("timezone"), self.conf.get("enable_utc")) \
-                if self.conf is not None else UTC
-        except SpecError:
-            tz = UTC
-        return sort_jobs([to_job(e, self.label, now, tz, self.conf) for e in entries])
-
-    def control(self) -> None:
-        return None
-
-    def history(self) -> list[JobRun]:
-        return []
 
     def close(self) -> None:
         if self._engine_ is not None:

@@ -24,18 +24,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from taskwatch.records import JobRun, ScheduledJob
 from taskwatch.sources.beat.schedules import (
     FILE_SYNC_EVERY,
     BeatEntry,
-    SpecError,
-    scheduler_zone,
-    sort_jobs,
-    to_job,
+    BeatSource,
+    zone_or_utc,
 )
 from taskwatch.sources.beat.stored import entry_from_call
 from taskwatch.sources.errors import SourceError, describe
@@ -115,10 +111,9 @@ def read_values(copy: Path) -> dict[str, bytes]:
         db.close()
 
 
-class BeatFileSource:
+class BeatFileSource(BeatSource):
     """Beat's entries, last runs and run counts from a copy of its schedule file."""
 
-    kind = "beat"
 
     def __init__(self, path: str | os.PathLike[str], conf: Any = None) -> None:
         self.path = Path(path).expanduser().absolute()
@@ -170,37 +165,13 @@ class BeatFileSource:
             return None
         return value if isinstance(value, kind) else None
 
-    def jobs(self, now: float | None = None) -> list[ScheduledJob]:
-        now = time.time() if now is None else now
-        entries = self.entries()
-        tz, problem = self._zone()
-        jobs = []
-        for entry in entries:
-            if problem and not entry.problem:
-                entry = replace(entry, problem=problem)
-            jobs.append(to_job(entry, self.label, now, tz, self.conf, lag=self.lag))
-        return sort_jobs(jobs)
-
-    def _zone(self) -> tuple[Any, str | None]:
+    def zone(self) -> tuple[Any, str | None]:
         """The zone beat computed in: the file's ``tz``/``utc_enabled``, else the app's."""
         timezone, utc = self.timezone, self.utc_enabled
         if timezone is None and utc is None and self.conf is not None:
             timezone, utc = self.conf.get("timezone"), self.conf.get("enable_utc")
-        try:
-            return scheduler_zone(timezone, utc), None
-        except SpecError as exc:
-            from datetime import UTC
+        return zone_or_utc(timezone, utc)
 
-            return UTC, f"{exc}; computed in UTC"
-
-    def control(self) -> None:
-        return None
-
-    def history(self) -> list[JobRun]:
-        return []
-
-    def close(self) -> None:
-        return None
 
 
 def file_source(path: str, conf: Any) -> Callable[[], BeatFileSource]:

@@ -20,21 +20,17 @@ problem saying it is not computed here.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from taskwatch.records import JobRun, ScheduledJob
 from taskwatch.sources.beat.schedules import (
     BeatEntry,
+    BeatSource,
     Spec,
     SpecError,
     crontab_spec,
     interval,
-    scheduler_zone,
-    sort_jobs,
-    to_job,
     zone,
 )
 from taskwatch.sources.errors import SourceError, describe
@@ -164,10 +160,9 @@ def entry_from_hash(name: str, definition: bytes | None, meta: bytes | None,
     )
 
 
-class RedBeatSource:
+class RedBeatSource(BeatSource):
     """RedBeat's entries, last runs and due times, read from its Redis."""
 
-    kind = "beat"
 
     def __init__(self, parsed: RedisURL, prefix: str = DEFAULT_PREFIX, conf: Any = None,
                  timeout: float = 2.0) -> None:
@@ -219,22 +214,6 @@ class RedBeatSource:
                 continue
             entries.append(entry_from_hash(name, definition, meta, scores.get(key)))
         return entries
-
-    def jobs(self, now: float | None = None) -> list[ScheduledJob]:
-        now = time.time() if now is None else now
-        entries = self.entries()
-        try:
-            tz = scheduler_zone(self.conf.get("timezone"), self.conf.get("enable_utc")) \
-                if self.conf is not None else UTC
-        except SpecError:
-            tz = UTC
-        return sort_jobs([to_job(e, self.label, now, tz, self.conf) for e in entries])
-
-    def control(self) -> None:
-        return None
-
-    def history(self) -> list[JobRun]:
-        return []
 
     def close(self) -> None:
         if self._client is not None:

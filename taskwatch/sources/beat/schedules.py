@@ -23,12 +23,13 @@ from __future__ import annotations
 import copy
 import math
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from taskwatch.records import ExactCall, ScheduledJob
+from taskwatch.records import ExactCall, JobRun, ScheduledJob
 from taskwatch.reprs import render
 from taskwatch.text import clean
 
@@ -530,7 +531,55 @@ def _kind(value: Any) -> str:
 
 
 __all__ = [
-    "BeatEntry", "Clocked", "Crontab", "Interval", "NextRun", "Solar", "Spec", "SpecError",
+    "BeatEntry", "BeatSource", "Clocked", "Crontab", "Interval", "NextRun", "Solar", "Spec", "SpecError",
     "celery_schedule", "cron_field", "crontab_spec", "describe", "from_celery", "grace",
-    "interval", "next_run", "route_queue", "scheduler_zone", "solar_spec", "to_job", "zone",
+    "interval", "next_run", "route_queue", "scheduler_zone", "solar_spec", "to_job", "zone", "zone_or_utc",
 ]
+
+
+class BeatSource:
+    """What every beat source shares: entries (each source's own reading) become
+    jobs in the zone beat computes in; beat entries are never changed from here
+    (``control()`` is None: "run now" sends the task through the broker)."""
+
+    kind = "beat"
+    label: str
+    conf: Any = None
+    #: seconds beat's stored state may lag behind beat (the schedule file's sync interval)
+    lag = 0.0
+
+    def entries(self) -> list[BeatEntry]:
+        raise NotImplementedError
+
+    def zone(self) -> tuple[tzinfo, str | None]:
+        """The zone beat computes in (the app's), and why it had to be guessed, if it was."""
+        conf = self.conf
+        return zone_or_utc(conf.get("timezone") if conf is not None else None,
+                           conf.get("enable_utc") if conf is not None else None)
+
+    def jobs(self, now: float | None = None) -> list[ScheduledJob]:
+        now = time.time() if now is None else now
+        entries = self.entries()
+        tz, problem = self.zone()
+        jobs = []
+        for entry in entries:
+            if problem and not entry.problem:
+                entry = replace(entry, problem=problem)
+            jobs.append(to_job(entry, self.label, now, tz, self.conf, lag=self.lag))
+        return sort_jobs(jobs)
+
+    def control(self) -> None:
+        return None
+
+    def history(self) -> list[JobRun]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+def zone_or_utc(timezone: Any, enable_utc: Any) -> tuple[tzinfo, str | None]:
+    try:
+        return scheduler_zone(timezone, enable_utc), None
+    except SpecError as exc:
+        return UTC, f"{exc}; computed in UTC"
