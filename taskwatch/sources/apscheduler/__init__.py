@@ -29,7 +29,7 @@ from taskwatch.sources.errors import SourceError
 if TYPE_CHECKING:
     from taskwatch.sources.protocols import ScheduleSource
 
-__all__ = ["JobStoreError", "MissingJobTable", "open_store"]
+__all__ = ["JobStoreError", "MissingJobTable", "StoreReader", "open_store"]
 
 
 class JobStoreError(SourceError):
@@ -39,6 +39,19 @@ class JobStoreError(SourceError):
 class MissingJobTable(JobStoreError):
     """The SQL database answered but has no job table (wrong URL or ``tablename``,
     or a scheduler that has never started with this store)."""
+
+
+class StoreReader:
+    """What the three readers share: they only read (changes and run history
+    are :class:`~taskwatch.sources.apscheduler.source.JobStoreSource`'s)."""
+
+    kind = "apscheduler"
+
+    def control(self) -> None:
+        return None
+
+    def history(self) -> list:
+        return []
 
 
 def open_store(location: StoreLocation, *, timeout: float = 2.0) -> ScheduleSource:

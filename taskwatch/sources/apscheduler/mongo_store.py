@@ -17,12 +17,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from taskwatch.records import JobRun, ScheduledJob
-from taskwatch.sources.apscheduler import JobStoreError
+from taskwatch.records import ScheduledJob
+from taskwatch.sources.apscheduler import JobStoreError, StoreReader
 from taskwatch.sources.apscheduler.decode import JobDecoder, sort_jobs
 from taskwatch.sources.apscheduler.location import StoreLocation
 from taskwatch.sources.errors import describe
-from taskwatch.sources.protocols import ScheduleControl
 from taskwatch.text import clean
 
 __all__ = ["MongoStoreReader"]
@@ -30,10 +29,9 @@ __all__ = ["MongoStoreReader"]
 PROJECTION = {"_id": 1, "next_run_time": 1, "job_state": 1}
 
 
-class MongoStoreReader:
+class MongoStoreReader(StoreReader):
     """A :class:`~taskwatch.sources.protocols.ScheduleSource` over one ``MongoDBJobStore``."""
 
-    kind = "apscheduler"
 
     def __init__(self, location: StoreLocation, *, timeout: float = 2.0) -> None:
         if location.kind != "mongo" or not location.mongo_url:
@@ -92,12 +90,6 @@ class MongoStoreReader:
                     next_run=document.get("next_run_time"),
                 ))
         return sort_jobs(found)
-
-    def control(self) -> ScheduleControl | None:
-        return None
-
-    def history(self) -> list[JobRun]:
-        return []
 
     def close(self) -> None:
         self._client.close()

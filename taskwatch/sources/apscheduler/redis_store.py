@@ -19,22 +19,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from taskwatch.records import JobRun, ScheduledJob
-from taskwatch.sources.apscheduler import JobStoreError
+from taskwatch.records import ScheduledJob
+from taskwatch.sources.apscheduler import JobStoreError, StoreReader
 from taskwatch.sources.apscheduler.decode import INDEX_DISAGREES, JobDecoder, sort_jobs
 from taskwatch.sources.apscheduler.location import StoreLocation
 from taskwatch.sources.errors import describe
-from taskwatch.sources.protocols import ScheduleControl
 from taskwatch.sources.redis_url import connect
 from taskwatch.text import clean
 
 __all__ = ["RedisStoreReader"]
 
 
-class RedisStoreReader:
+class RedisStoreReader(StoreReader):
     """A :class:`~taskwatch.sources.protocols.ScheduleSource` over one ``RedisJobStore``."""
 
-    kind = "apscheduler"
 
     def __init__(self, location: StoreLocation, *, timeout: float = 2.0) -> None:
         if location.kind != "redis" or location.redis is None:
@@ -104,12 +102,6 @@ class RedisStoreReader:
             if job.problem and INDEX_DISAGREES in job.problem:
                 return True
         return False
-
-    def control(self) -> ScheduleControl | None:
-        return None
-
-    def history(self) -> list[JobRun]:
-        return []
 
     def close(self) -> None:
         with self._lock:

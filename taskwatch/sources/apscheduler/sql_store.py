@@ -21,12 +21,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from taskwatch.records import JobRun, ScheduledJob
-from taskwatch.sources.apscheduler import JobStoreError, MissingJobTable
+from taskwatch.records import ScheduledJob
+from taskwatch.sources.apscheduler import JobStoreError, MissingJobTable, StoreReader
 from taskwatch.sources.apscheduler.decode import JobDecoder, sort_jobs
 from taskwatch.sources.apscheduler.location import StoreLocation
 from taskwatch.sources.errors import describe
-from taskwatch.sources.protocols import ScheduleControl
 from taskwatch.sources.sql_engine import (
     MYSQL_DRIVERS,
     PG_DRIVERS,
@@ -43,10 +42,9 @@ __all__ = ["SQLStoreReader"]
 SUPPORTED = "PostgreSQL (psycopg2, psycopg), MySQL/MariaDB (mysqlclient, PyMySQL), SQLite"
 
 
-class SQLStoreReader:
+class SQLStoreReader(StoreReader):
     """A :class:`~taskwatch.sources.protocols.ScheduleSource` over one ``SQLAlchemyJobStore`` table."""
 
-    kind = "apscheduler"
 
     def __init__(self, location: StoreLocation, *, timeout: float = 2.0) -> None:
         if location.kind != "sql" or not location.sql_url:
@@ -142,12 +140,6 @@ class SQLStoreReader:
                 found.append(self._decoder.decode(_text(job_id), _bytes(blob),
                                                   next_run=_number(next_run)))
         return sort_jobs(found)
-
-    def control(self) -> ScheduleControl | None:
-        return None
-
-    def history(self) -> list[JobRun]:
-        return []
 
     def close(self) -> None:
         self._engine.dispose()
