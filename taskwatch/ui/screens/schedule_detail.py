@@ -7,17 +7,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import ScrollableContainer
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from taskwatch.engine.schedule_book import ScheduleRow, undecodable
 from taskwatch.records import JobRun
 from taskwatch.text import strip_control
 from taskwatch.ui.format import precise_time, relative
-from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
+from taskwatch.ui.screens.scrolling import TextDetail, scroll_bindings
 
 if TYPE_CHECKING:
     from taskwatch.monitor import Monitor
@@ -106,7 +103,7 @@ def render_schedule(row: ScheduleRow, runs: list[JobRun], *, bridged: bool, now:
     return text
 
 
-class ScheduleDetail(ScrollKeys, Screen[None]):
+class ScheduleDetail(TextDetail):
     """Esc goes back to the Upcoming view; t / p / D act on this job as they do there."""
 
     BINDINGS = [
@@ -125,14 +122,7 @@ class ScheduleDetail(ScrollKeys, Screen[None]):
     def row(self) -> ScheduleRow | None:
         return next((r for r in self.monitor.schedules.rows() if r.key == self.key), None)
 
-    def compose(self) -> ComposeResult:
-        with ScrollableContainer(id="detail-scroll"):
-            yield Static(id="detail-body")
-        yield Footer()
 
-    def on_mount(self) -> None:
-        self.refresh_body()
-        self.set_interval(1.0, self.refresh_body)
 
     def refresh_body(self) -> None:
         row = self.row()
@@ -156,5 +146,3 @@ class ScheduleDetail(ScrollKeys, Screen[None]):
         if row is not None:
             self.app.confirm_job_action(what, row)  # type: ignore[attr-defined]
 
-    def action_back(self) -> None:
-        self.dismiss(None)

@@ -6,8 +6,11 @@ container's own keys never fire: these bindings move it instead.
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 
 def scroll_bindings(prefix: str) -> list[Binding]:
@@ -39,3 +42,26 @@ class ScrollKeys:
 
     def action_bottom(self) -> None:
         self._scroller().scroll_end(animate=False)
+
+
+class TextDetail(ScrollKeys, Screen[None]):
+    """A detail screen: one long Text, scrollable, redrawn every second
+    (:meth:`refresh_body`), Esc back to where it was opened."""
+
+    def compose(self) -> ComposeResult:
+        with ScrollableContainer(id="detail-scroll"):
+            yield Static(id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_body()
+        self.set_interval(1.0, self.refresh_body)
+
+    def refresh_body(self) -> None:
+        raise NotImplementedError
+
+    def _scroller(self) -> ScrollableContainer:  # type: ignore[override]
+        return self.query_one("#detail-scroll", ScrollableContainer)
+
+    def action_back(self) -> None:
+        self.dismiss(None)

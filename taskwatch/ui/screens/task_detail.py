@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import ScrollableContainer
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from taskwatch.engine.query import elapsed, shown_args, timeline
 from taskwatch.engine.state import ClusterState, Task, is_scheduler_run
 from taskwatch.text import strip_control
 from taskwatch.ui.format import STATE_STYLES, duration, precise_time
-from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
+from taskwatch.ui.screens.scrolling import TextDetail, scroll_bindings
 
 
 def render_task(task: Task, state: ClusterState) -> Text:
@@ -76,7 +73,7 @@ def render_task(task: Task, state: ClusterState) -> Text:
     return text
 
 
-class TaskDetail(ScrollKeys, Screen[None]):
+class TaskDetail(TextDetail):
     """Esc goes back to the list, where the cursor still is on this task."""
 
     BINDINGS = [
@@ -101,14 +98,7 @@ class TaskDetail(ScrollKeys, Screen[None]):
     def task(self) -> Task | None:
         return self.state.tasks.get(self.task_id)
 
-    def compose(self) -> ComposeResult:
-        with ScrollableContainer(id="detail-scroll"):
-            yield Static(id="detail-body")
-        yield Footer()
 
-    def on_mount(self) -> None:
-        self.refresh_body()
-        self.set_interval(1.0, self.refresh_body)
 
     def refresh_body(self) -> None:
         task = self.task
@@ -143,11 +133,7 @@ class TaskDetail(ScrollKeys, Screen[None]):
         """A task in memory other than this one: P/C never stack the same task again."""
         return task_id is not None and task_id != self.task_id and task_id in self.state.tasks
 
-    def action_back(self) -> None:
-        self.dismiss(None)
 
-    def _scroller(self) -> ScrollableContainer:
-        return self.query_one("#detail-scroll", ScrollableContainer)
 
     def action_parent(self) -> None:
         task = self.task
