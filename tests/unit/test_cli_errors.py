@@ -169,3 +169,16 @@ def test_a_huge_url_gives_a_short_line_that_keeps_the_reason():
     assert_one_line_error(result, "bad broker URL")
     assert len(result.stderr) < 400
     assert result.stderr.rstrip().endswith(")") or "label too long" in result.stderr
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("--jobstore", "ftp://:s3cret@h/x"), ("bad job store URL", "ftp://", "****")),
+    (("--jobstore", "redis://:s3cret@h/x"), ("bad job store URL", "****")),
+    (("--jobstore", "sqlite://"), ("in-memory store cannot be read",)),
+    (("--beat", "celerybeat"), ("--beat", "redbeat")),
+    (("--beat-db", "mysql://root:s3cret@db/beat"), ("****",)),
+])
+def test_a_schedule_source_that_cannot_work_is_one_line_before_anything_starts(args, needles):
+    result = run("snapshot", "-b", f"redis://127.0.0.1:{free_port_closed()}/0", *args)
+    assert_one_line_error(result, *needles)
+    assert "s3cret" not in result.stderr
