@@ -627,16 +627,18 @@ class AmqpEventReceiver(_Receiver):
 
 def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mapping[str, Any] | None = None,
                    exchange: str = "celeryev", timeout: float = 3.0,
-                   queue_ttl: float | None = None, queue_expires: float | None = None) -> _Receiver:
+                   queue_ttl: float | None = None, queue_expires: float | None = None,
+                   spool_limit: int = DEFAULT_LIMIT) -> _Receiver:
     """The receiver for this broker's transport.
 
     ``queue_ttl`` / ``queue_expires``: the app's ``event_queue_ttl`` and
     ``event_queue_expires`` (RabbitMQ), as Celery's own receivers use them.
+    ``spool_limit``: bytes read and not yet decoded a Redis receiver may hold.
     """
     scheme = check_event_transport(broker_url)
     if scheme in REDIS_SCHEMES:
         return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
-                                  exchange=exchange, timeout=timeout)
+                                  exchange=exchange, timeout=timeout, spool_limit=spool_limit)
     return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout,
                              queue_ttl=5.0 if queue_ttl is None else queue_ttl,
                              queue_expires=60.0 if queue_expires is None else queue_expires)

@@ -127,3 +127,18 @@ def test_a_full_spool_drops_counts_and_marks_where_it_resumes():
     second = spool.take(0.0)
     assert second[0] == Break(resync=True) and len(second[1]) == 100
     assert spool.take(0.0) == []
+
+
+def test_the_spool_size_is_a_setting(tmp_path):
+    from taskwatch.config import resolve
+    from taskwatch.monitor import Monitor
+
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    settings = resolve({}, env={"TASKWATCH_EVENT_SPOOL_MB": "64", "TASKWATCH_BROKER_URL": "redis://127.0.0.1:1/0"},
+                       config_file=empty)
+    assert settings.event_spool_mb == 64
+    monitor = Monitor.from_settings(settings, backfill=0)  # nothing connects before start()
+    assert monitor.receiver.spool.limit == 64 * 1024 * 1024
+    assert Monitor.from_settings(resolve({}, env={"TASKWATCH_BROKER_URL": "redis://127.0.0.1:1/0"},
+                                         config_file=empty), backfill=0).receiver.spool.limit == 256 * 1024 * 1024
