@@ -13,7 +13,7 @@ limit the bytes are counted and the stretch is a gap. Where the time goes per
 message: ``bench/profile_receiver.py``.
 
 AMQP: py-amqp reads and frames in the connection's thread; the messages are
-decoded there too.
+decoded there too, once (kombu's own decode is skipped).
 
 Decoding: kombu's JSON envelope, a base64 body, and a JSON event or
 (``task.multi``) a list of events. orjson does the JSON; a kombu envelope is
@@ -573,12 +573,14 @@ class AmqpEventReceiver(_Receiver):
             auto_delete=True, durable=False, exclusive=True,
             message_ttl=self.queue_ttl, expires=self.queue_expires,
         )
-        consumer = Consumer(conn.channel(), queues=[queue], callbacks=[self._on_message],
+        # on_message, not callbacks: kombu would decode every body with its
+        # own json first (and raise on a non-JSON one), then we would again.
+        consumer = Consumer(conn.channel(), queues=[queue], on_message=self._on_message,
                             no_ack=True, accept=["application/json"])
         consumer.consume()
         self._conn, self._consumer = conn, consumer
 
-    def _on_message(self, body: Any, message: Any) -> None:  # kombu callback
+    def _on_message(self, message: Any) -> None:  # kombu's on_message: the raw message
         events = decode_body(message.body, message.content_type)
         if events is None:
             self._bad += 1

@@ -400,6 +400,24 @@ def test_events_fail_over_to_the_next_host(fresh_redis):
         assert monitor.state.counters.backlog == 0  # measured on the server it listens to
 
 
+def test_a_non_json_event_over_rabbitmq_is_counted_not_a_gap(rabbitmq_url):
+    """A cluster with a pickle event_serializer: those bodies are counted, never
+    unpickled, and the connection stays up for the JSON ones."""
+    from kombu import Connection, Exchange, Producer
+
+    with Monitor.from_settings(Settings(broker_url=rabbitmq_url), backfill=0) as monitor, \
+            Connection(rabbitmq_url, connect_timeout=5) as conn:
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
+        event = {"type": "task-received", "name": "n", "hostname": "w@h", "timestamp": time.time()}
+        producer.publish({**event, "uuid": "pickled"}, routing_key="task.received", serializer="pickle")
+        producer.publish({**event, "uuid": "json"}, routing_key="task.received", serializer="json")
+        wait_until(lambda: "json" in monitor.state.tasks, what="the JSON event after the pickled one")
+        assert "pickled" not in monitor.state.tasks
+        assert monitor.state.counters.events_undecodable == 1
+        assert monitor.state.gaps == [] and monitor.receiver.status.reconnects == 0
+
+
 def test_amqp_event_queue_follows_the_apps_settings():
     """event_queue_ttl/expires from the -A app, as Celery's own receivers use them."""
     app = Celery("proj", set_as_current=False)
