@@ -1,9 +1,15 @@
 """A synthetic stream of Celery events exactly as workers put them on Redis.
 
 Each message is kombu's JSON envelope (base64 body), published on
-``/<db>.celeryev/<routing key>``; task events come in ``task.multi``
-batches like a worker's buffered dispatcher sends them, heartbeats one by
-one. Deterministic for a given seed.
+``/<db>.celeryev/<routing key>``. Two shapes:
+
+* ``batched`` (workers running the event loop): task events come in
+  ``task.multi`` batches like a worker's buffered dispatcher sends them;
+* ``single`` (producers' ``task-sent``, beat, lightly loaded workers): one
+  event per message, on its own routing key (``task.received``, ...), the
+  body a JSON object.
+
+Heartbeats are one per message in both. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -83,14 +89,27 @@ def task_events(n_tasks: int, *, seed: int = 7, fail_ratio: float = 0.05, worker
                          "runtime": runtime, "timestamp": t + runtime, "type": "task-succeeded"}
 
 
+SHAPES = ("batched", "single")
+
+
 def messages(n_tasks: int, *, db: int = 0, batch: int = 12, seed: int = 7, fail_ratio: float = 0.05,
-             workers: int = 4) -> list[Message]:
-    """The stream as pub/sub messages: per-worker ``task.multi`` batches plus heartbeats."""
+             workers: int = 4, shape: str = "batched") -> list[Message]:
+    """The stream as pub/sub messages: per-worker ``task.multi`` batches (or,
+    ``shape="single"``, one event per message) plus heartbeats."""
+    if shape not in SHAPES:
+        raise ValueError(f"shape is one of {SHAPES}, not {shape!r}")
     prefix = f"/{db}.celeryev/"
     buffers: dict[str, list[dict]] = {}
     out: list[Message] = []
     count = 0
     for host, event in task_events(n_tasks, seed=seed, fail_ratio=fail_ratio, workers=workers):
+        if shape == "single":
+            key = event["type"].replace("-", ".")
+            out.append(Message(prefix + key, envelope(event, key, host), 1))
+            count += 1
+            if count % 2000 == 0:
+                out.extend(_heartbeats(prefix, [f"worker{i}@node-{i}" for i in range(workers)], count, event))
+            continue
         buffer = buffers.setdefault(host, [])
         buffer.append(event)
         if len(buffer) >= batch:
@@ -98,13 +117,19 @@ def messages(n_tasks: int, *, db: int = 0, batch: int = 12, seed: int = 7, fail_
             buffers[host] = []
         count += 1
         if count % 2000 == 0:
-            for i, h in enumerate(buffers):
-                beat = {"hostname": h, "utcoffset": 0, "pid": 999, "clock": count, "freq": 2.0,
-                        "active": 4, "processed": count // len(buffers), "loadavg": [1.0, 0.9, 0.8],
-                        "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
-                        "timestamp": event["timestamp"] + i * 1e-6, "type": "worker-heartbeat"}
-                out.append(Message(prefix + "worker.heartbeat", envelope(beat, "worker.heartbeat", h), 1))
+            out.extend(_heartbeats(prefix, list(buffers), count, event))
     for host, buffer in buffers.items():
         if buffer:
             out.append(Message(prefix + "task.multi", envelope(buffer, "task.multi", host), len(buffer)))
+    return out
+
+
+def _heartbeats(prefix: str, hosts: list[str], count: int, event: dict) -> list[Message]:
+    out = []
+    for i, h in enumerate(hosts):
+        beat = {"hostname": h, "utcoffset": 0, "pid": 999, "clock": count, "freq": 2.0,
+                "active": 4, "processed": count // len(hosts), "loadavg": [1.0, 0.9, 0.8],
+                "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
+                "timestamp": event["timestamp"] + i * 1e-6, "type": "worker-heartbeat"}
+        out.append(Message(prefix + "worker.heartbeat", envelope(beat, "worker.heartbeat", h), 1))
     return out

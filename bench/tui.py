@@ -11,18 +11,22 @@ measures, for each:
   workers' names are on screen;
 * bytes written to the terminal per second on the idle cluster (what an SSH
   link carries while nobody touches the keyboard);
-* key to screen update while 20,000 events/s flow in: taskwatch switches
-  views (keys 4, 3, 2: task names, the tasks list over the ~100k tasks it
-  retains by then, queues) and the time until the new view's content is on
-  screen counts (its header; for the tasks list, a task's state); ``celery
-  events`` moves its selection (key j) and the time until its first output
-  byte counts (a lower bound in its favour).
+* key to screen update while 20,000 events/s flow in, in both message
+  shapes (``--shape``: ``single``, one event per message, the costly one for
+  a receiver; ``batched``, workers' ``task.multi``): taskwatch switches views
+  (keys 4, 3, 2: task names, the tasks list over the ~100k tasks it retains
+  by then, queues) and the time until the new view's content is on screen
+  counts (its header; for the tasks list, a task's state); then it types into
+  the ``/`` filter, each character timed until it is on screen (``typing``);
+  ``celery events`` moves its selection (key j) and the time until its first
+  output byte counts (a lower bound in its favour).
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import random
 import re
 import statistics
@@ -33,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.terminal import Terminal  # noqa: E402
+from bench.terminal import ANSI, Terminal  # noqa: E402
 from taskwatch.demo.cluster import DemoCluster  # noqa: E402
 
 
@@ -67,15 +71,17 @@ def idle_rate(term: Terminal, settle: float, seconds: float) -> float:
     return (len(term.raw) - start_bytes) / seconds
 
 
-def _publisher(url: str, rate: float, started, stop, report) -> None:
+def _publisher(url: str, rate: float, shape: str, started, stop, report) -> None:
     """Publish at ``rate`` until ``stop`` is set; report (events, seconds, achieved rate)."""
     import redis
 
     from bench.stream import messages
 
-    # Enough distinct tasks for a minute; past that the stream repeats
-    # (re-sent events update known tasks, which costs the same to apply).
-    stream = messages(int(rate * 60 / 3), workers=2)
+    # Enough distinct tasks for a minute (single-event messages: 20 s, they
+    # take 7x the memory per event); past that the stream repeats (re-sent
+    # events update known tasks, which costs the same to apply).
+    seconds = 60 if shape == "batched" else 20
+    stream = messages(int(rate * seconds / 3), workers=2, shape=shape)
     client = redis.Redis.from_url(url)
     pipe = client.pipeline(transaction=False)
     per_tick = rate * 0.01
@@ -104,10 +110,11 @@ def _publisher(url: str, rate: float, started, stop, report) -> None:
 class Load:
     """A paced event publisher in its own process, running while in the ``with`` block."""
 
-    def __init__(self, url: str, rate: float) -> None:
+    def __init__(self, url: str, rate: float, shape: str = "batched") -> None:
         context = multiprocessing.get_context("spawn")
         self.started, self.stop, self.report = context.Event(), context.Event(), context.Queue()
-        self.process = context.Process(target=_publisher, args=(url, rate, self.started, self.stop, self.report),
+        self.process = context.Process(target=_publisher,
+                                       args=(url, rate, shape, self.started, self.stop, self.report),
                                        daemon=True)
         self.achieved = 0.0
 
@@ -172,6 +179,69 @@ def taskwatch_key_latency(term: Terminal, samples: int) -> list[float]:
     return latencies
 
 
+#: Typed into the filter: letters drawn nowhere else on taskwatch's screen
+#: (no state, name or header has them), looked for with escape sequences
+#: taken out (J, K, X and H end some of those).
+TYPED = "QZXJWQZX"
+
+
+def taskwatch_typing_latency(term: Terminal, samples: int) -> list[float]:
+    """Open the ``/`` filter on the tasks list and type; each character timed
+    until it is on screen. Escape closes the filter after each word.
+
+    ``TUI_BENCH_PYSPY=FILE``: py-spy records taskwatch meanwhile (every
+    thread, idle ones left out), collapsed stacks into FILE."""
+    latencies: list[float] = []
+    term.send("3")
+    term.wait_for("SUCCESS", timeout=30)
+    profile = os.environ.get("TUI_BENCH_PYSPY")
+    spy = None
+    if profile:
+        import subprocess
+
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                                str(term.process.pid), "--format", "raw", "--output", profile,
+                                "--threads", "--rate", "250", "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+    delays = pauses(samples)
+    while len(latencies) < samples:
+        term.read(0.0)
+        before = len(term.raw)
+        term.send("/")
+        deadline = time.monotonic() + 30
+        while "filter:" not in ANSI.sub("", term.raw[before:].decode("utf-8", "replace")):
+            if time.monotonic() > deadline:
+                raise SystemExit("the filter did not open")
+            term.read(0.02)
+        for char in TYPED:
+            if len(latencies) >= samples:
+                break
+            term.read(0.0)
+            before = len(term.raw)
+            start = time.monotonic()
+            term.send(char)
+            while True:
+                term.read(0.005)
+                if char in ANSI.sub("", term.raw[before:].decode("utf-8", "replace")):
+                    latencies.append(time.monotonic() - start)
+                    break
+                if time.monotonic() - start > 5:
+                    latencies.append(5.0)
+                    break
+            time.sleep(delays[len(latencies) - 1] / 3)  # typing is quicker than reading
+        term.send("\x1b")
+        time.sleep(0.3)
+    if spy is not None:
+        import signal
+
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+    if os.environ.get("TUI_BENCH_VERBOSE"):
+        print("typing:", " ".join(f"{c}{v * 1000:.0f}" for c, v in zip(TYPED * samples, latencies, strict=False)))
+    return latencies
+
+
 def first_byte_latency(term: Terminal, key: str, samples: int) -> list[float]:
     latencies = []
     for pause in pauses(samples):
@@ -193,7 +263,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--rate", type=float, default=20_000)
     parser.add_argument("--no-peer", action="store_true", help="measure taskwatch only (for quick iterations)")
+    parser.add_argument("--shape", choices=("single", "batched"), action="append",
+                        help="message shape of the load (default: both)")
+    parser.add_argument("--quiet-typing", action="store_true",
+                        help="type into the filter again once the load stopped (what decoding costs the keys)")
     args = parser.parse_args()
+    shapes = args.shape or ["single", "batched"]
     with DemoCluster(producer=False) as cluster:
         url = cluster.broker_url
         from taskwatch.sources.inspect import Inspector
@@ -205,38 +280,61 @@ def main() -> None:
                 raise SystemExit("demo workers did not come up")
         inspector.close()
         hosts = list(cluster.worker_hostnames)
-        results: dict[str, dict[str, float]] = {}
+        results: dict[tuple[str, str], dict[str, float]] = {}
         subjects = [("taskwatch", taskwatch_argv(url)), ("celery events", celery_events_argv(url))]
         for name, argv in subjects[:1] if args.no_peer else subjects:
-            paint, term = first_paint(argv, hosts)
-            try:
-                idle = idle_rate(term, settle=3.0, seconds=args.idle_seconds)
-                with Load(url, args.rate) as load:
-                    time.sleep(2.0)  # the receiver is in its steady state
-                    if name == "taskwatch":
-                        latencies = taskwatch_key_latency(term, args.samples)
-                        shown = f"{shown_rate(term)} ev/s, {shown_tasks(term)} tasks retained"
-                    else:
-                        latencies = first_byte_latency(term, "j", args.samples)
-                        shown = "n/a"
-            finally:
-                term.close()
-            results[name] = {"paint": paint, "idle": idle, "p50": statistics.median(latencies),
-                             "p95": pct(latencies, 0.95)}
-            print(f"{name:>14}: load published at {load.achieved:,.0f} ev/s (target {args.rate:,.0f}); "
-                  f"on its screen at the end: {shown}")
-            if load.achieved < 0.95 * args.rate:
-                print(f"{name:>14}: WARNING: the publisher fell short of the target rate; "
-                      "this run does not show behaviour at that rate")
-            print(f"{name:>14}: first paint {paint:.2f} s, idle output {idle:,.0f} B/s, "
-                  f"key→screen at {args.rate:,.0f} ev/s p50 {results[name]['p50'] * 1000:.0f} ms "
-                  f"p95 {results[name]['p95'] * 1000:.0f} ms")
+            for i, shape in enumerate(shapes):
+                # A fresh process per shape: each starts from no task retained.
+                paint, term = first_paint(argv, hosts)
+                typing: list[float] = []
+                quiet_typing: list[float] = []
+                try:
+                    idle = idle_rate(term, settle=3.0, seconds=args.idle_seconds) if i == 0 else None
+                    with Load(url, args.rate, shape) as load:
+                        time.sleep(2.0)  # the receiver is in its steady state
+                        if name == "taskwatch":
+                            latencies = taskwatch_key_latency(term, args.samples)
+                            typing = taskwatch_typing_latency(term, args.samples)
+                            shown = f"{shown_rate(term)} ev/s, {shown_tasks(term)} tasks retained"
+                        else:
+                            latencies = first_byte_latency(term, "j", args.samples)
+                            shown = "n/a"
+                    if name == "taskwatch" and args.quiet_typing:
+                        # The same tasks retained, no events coming: what the
+                        # keys cost without any decoding beside them.
+                        time.sleep(3.0)
+                        quiet_typing = taskwatch_typing_latency(term, args.samples)
+                finally:
+                    term.close()
+                r = results[name, shape] = {"paint": paint, "idle": idle, "p50": statistics.median(latencies),
+                                            "p95": pct(latencies, 0.95)}
+                label = f"{name} [{shape}]"
+                print(f"{label:>24}: load published at {load.achieved:,.0f} ev/s (target {args.rate:,.0f}); "
+                      f"on its screen at the end: {shown}")
+                if load.achieved < 0.95 * args.rate:
+                    print(f"{label:>24}: WARNING: the publisher fell short of the target rate; "
+                          "this run does not show behaviour at that rate")
+                if idle is not None:
+                    print(f"{label:>24}: first paint {paint:.2f} s, idle output {idle:,.0f} B/s")
+                print(f"{label:>24}: key→screen at {args.rate:,.0f} ev/s p50 {r['p50'] * 1000:.0f} ms "
+                      f"p95 {r['p95'] * 1000:.0f} ms")
+                if typing:
+                    r["typing_p50"], r["typing_p95"] = statistics.median(typing), pct(typing, 0.95)
+                    print(f"{label:>24}: typing into the filter, char→screen p50 {r['typing_p50'] * 1000:.0f} ms "
+                          f"p95 {r['typing_p95'] * 1000:.0f} ms (max {max(typing) * 1000:.0f} ms)")
+                if quiet_typing:
+                    print(f"{label:>24}: the same once the load stopped (no events to decode), char→screen "
+                          f"p50 {statistics.median(quiet_typing) * 1000:.0f} ms "
+                          f"p95 {pct(quiet_typing, 0.95) * 1000:.0f} ms")
     if args.no_peer:
         return
-    ours, theirs = results["taskwatch"], results["celery events"]
+    first = shapes[0]
+    ours, theirs = results["taskwatch", first], results["celery events", first]
     print(f"ratios (celery events / taskwatch): first paint {theirs['paint'] / ours['paint']:.2f}x, "
-          f"idle bytes {theirs['idle'] / max(ours['idle'], 1):.2f}x, key p95 {theirs['p95'] / ours['p95']:.2f}x")
-
+          f"idle bytes {theirs['idle'] / max(ours['idle'], 1):.2f}x")
+    for shape in shapes:
+        ours, theirs = results["taskwatch", shape], results["celery events", shape]
+        print(f"ratios [{shape}]: key p95 {theirs['p95'] / ours['p95']:.2f}x")
 
 if __name__ == "__main__":
     main()

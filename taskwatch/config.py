@@ -51,6 +51,9 @@ class Settings:
     refresh_interval: float = 2.0
     max_tasks: int = 100_000
     backfill: int = 500
+    #: MB of events the receiver may hold read and not yet applied (Redis);
+    #: past it they are dropped and the stretch is a gap
+    event_spool_mb: int = 256
     rabbitmq_api: str | None = None
     profile: str | None = None
     config_file: Path | None = None
@@ -157,6 +160,7 @@ NUMBERS: dict[str, Bounds] = {
     "refresh_interval": Bounds(0, 3600, whole=False, low_open=True),
     "max_tasks": Bounds(1, 10_000_000, whole=True),
     "backfill": Bounds(0, 1_000_000, whole=True),
+    "event_spool_mb": Bounds(1, 65_536, whole=True),
     "listen": Bounds(0, 86_400, whole=False),
 }
 
@@ -187,6 +191,7 @@ _KEYS: dict[str, Any] = {
     "refresh_interval": NUMBERS["refresh_interval"],
     "max_tasks": NUMBERS["max_tasks"],
     "backfill": NUMBERS["backfill"],
+    "event_spool_mb": NUMBERS["event_spool_mb"],
     "rabbitmq_api": str,
 }
 
@@ -205,6 +210,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "refresh_interval": ("TASKWATCH_REFRESH_INTERVAL",),
     "max_tasks": ("TASKWATCH_MAX_TASKS",),
     "backfill": ("TASKWATCH_BACKFILL",),
+    "event_spool_mb": ("TASKWATCH_EVENT_SPOOL_MB",),
     "rabbitmq_api": ("TASKWATCH_RABBITMQ_API",),
 }
 

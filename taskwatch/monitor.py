@@ -189,11 +189,12 @@ class Monitor:
     def hold_events(self, seconds: float = HOLD_MAX) -> None:
         """Apply no events for up to ``seconds``: the screen is answering a key.
 
-        Under a burst the receiver thread competes with the UI thread for the
-        GIL; holding it for the few milliseconds a key takes to draw halves
-        that key's latency. Nothing is lost: the receiver stops reading, so
-        events wait in the socket and the broker's buffer, and are applied
-        when the hold ends (at 20k events/s, 0.2 s is about 1 MB).
+        Under a burst the receiver's decoding competes with the UI thread for
+        the GIL; holding it for the few milliseconds a key takes to draw halves
+        that key's latency. Nothing is lost: on Redis the receiver's reader
+        keeps moving bytes into its spool meanwhile (on AMQP events wait in
+        the socket and the broker's queue), and they are applied when the hold
+        ends (at 20k events/s, 0.2 s is about 3 MB).
         """
         self._hold_until = time.monotonic() + min(seconds, self.HOLD_MAX)
 
@@ -279,11 +280,15 @@ class Monitor:
         return report
 
     def measure_backlog(self) -> None:
-        """How much the broker holds for the event receiver, unread (Redis only)."""
+        """How much the broker holds for the event receiver, unread, and how much
+        the receiver has read and not yet decoded (Redis only)."""
         receiver = self.receiver
         backlog = receiver.backlog() if receiver is not None and self.events_connected else None
-        self.state.set_backlog(backlog.waiting if backlog is not None else None,
-                               backlog.limit if backlog is not None else None)
+        if backlog is None:
+            self.state.set_backlog(None, None)
+        else:
+            self.state.set_backlog(backlog.waiting, backlog.limit, spooled=backlog.spooled,
+                                   spool_limit=backlog.spool_limit, spool_dropped=backlog.dropped)
 
     def _pong(self, hostname: str, at: float) -> None:
         self.state.apply_pong(hostname, at)

@@ -181,3 +181,8 @@ class Counters:
     # the size at which it cuts the connection (losing them).
     backlog: int | None = None
     backlog_limit: int | None = None
+    # Bytes read off the broker and waiting in the receiver's spool to be
+    # decoded (None: no spool), its limit, and bytes it dropped when full.
+    spooled: int | None = None
+    spool_limit: int | None = None
+    spool_dropped: int = 0

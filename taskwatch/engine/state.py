@@ -465,11 +465,16 @@ class ClusterState:
         with self.lock:
             self.counters.lag = 0.0
 
-    def set_backlog(self, waiting: int | None, limit: int | None) -> None:
-        """Bytes the broker holds for the receiver, unread, and where it cuts it off."""
+    def set_backlog(self, waiting: int | None, limit: int | None, *, spooled: int | None = None,
+                    spool_limit: int | None = None, spool_dropped: int = 0) -> None:
+        """Bytes the broker holds for the receiver, unread, and where it cuts it off;
+        bytes the receiver has read and not yet decoded (its spool), and the spool's limit."""
         with self.lock:
             self.counters.backlog = waiting
             self.counters.backlog_limit = limit
+            self.counters.spooled = spooled
+            self.counters.spool_limit = spool_limit
+            self.counters.spool_dropped = spool_dropped
 
     # -- what the next round should ask -------------------------------------
     def hosts_alive_by_heartbeat(self, now: float) -> list[str]:

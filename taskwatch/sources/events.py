@@ -1,22 +1,34 @@
 """Celery event receivers for Redis and AMQP brokers.
 
-Each receiver is one long-lived daemon thread that reads the broker as fast
-as it can, decodes events to plain dicts and hands them over in batches to a
-sink (the engine). Losing the connection is reported as a gap (start,
-end, reason) so the engine can repair what it missed; the receiver then
-reconnects with backoff until stopped.
+A receiver hands events over in batches to a sink (the engine). Losing the
+connection is reported as a gap (start, end, reason) so the engine can
+repair what it missed; the receiver then reconnects with backoff until
+stopped.
 
-Decoding is the hot path: kombu's JSON envelope, a base64 body, and a JSON
-event or (``task.multi``) a list of events. orjson does both JSON parses;
-bodies that are not JSON (a cluster configured with a pickle or msgpack
-``event_serializer``) are counted, never unpickled.
+Redis: read fast, decode behind. One thread does nothing but move the pub/sub
+connection's bytes into a bounded :class:`~taskwatch.sources.spool.Spool`; a
+second one splits them into messages (hiredis), decodes and applies them. A
+burst at a publisher's full speed becomes lag, not loss; past the spool's
+limit the bytes are counted and the stretch is a gap. Where the time goes per
+message: ``bench/profile_receiver.py``.
+
+AMQP: py-amqp reads and frames in the connection's thread; the messages are
+decoded there too, once (kombu's own decode is skipped).
+
+Decoding: kombu's JSON envelope, a base64 body, and a JSON event or
+(``task.multi``) a list of events. orjson does the JSON; a kombu envelope is
+read for its body only (:func:`decode_payload`), the rest of it is never
+parsed. Bodies that are not JSON (a cluster configured with a pickle or
+msgpack ``event_serializer``) are counted, never unpickled.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -35,6 +47,7 @@ from taskwatch.sources.redis_url import (
     glob_escape,
     parse_redis_url,
 )
+from taskwatch.sources.spool import DEFAULT_LIMIT, Break, PubSubFrames, Spool
 from taskwatch.text import mask_url
 
 if TYPE_CHECKING:
@@ -68,6 +81,31 @@ def decode_envelope(data: bytes | str) -> list[dict[str, Any]] | None:
         return _events(_json(body))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+# kombu writes its envelope with the body first and these two as they are
+# (kombu.transport.virtual.Channel.prepare_message, json.dumps defaults).
+_BODY_HEAD = b'{"body": "'
+_JSON_CONTENT = b'"content-type": "application/json"'
+_BASE64_BODY = b'"body_encoding": "base64"'
+_a2b_base64 = binascii.a2b_base64
+
+
+def decode_payload(data: bytes) -> list[dict[str, Any]] | None:
+    """:func:`decode_envelope`, reading only the body of a kombu-written envelope.
+
+    The envelope's headers and properties are never parsed (the engine keeps
+    nothing of them): the base64 body is cut out, decoded and parsed. Any
+    other layout takes the full path. Either way the events are data.
+    """
+    if data[:10] == _BODY_HEAD and _JSON_CONTENT in data and _BASE64_BODY in data:
+        end = data.find(b'"', 10)
+        if end > 0:
+            try:
+                return _events(_json(_a2b_base64(data[10:end])))
+            except (ValueError, TypeError):  # binascii.Error is a ValueError
+                pass
+    return decode_envelope(data)
 
 
 def decode_body(body: bytes | str, content_type: str | None) -> list[dict[str, Any]] | None:
@@ -217,10 +255,15 @@ def redis_client(parsed: RedisURL, target: RedisTarget | None = None, timeout: f
 
 @dataclass(frozen=True)
 class Backlog:
-    """Bytes of events waiting at the broker for us, and where it cuts us off."""
+    """Bytes of events waiting at the broker for us (None: it does not say),
+    and where it cuts us off; bytes read and waiting in our spool to be
+    decoded, the spool's limit, and bytes it dropped for being full."""
 
-    waiting: int
+    waiting: int | None
     limit: int | None = None
+    spooled: int = 0
+    spool_limit: int | None = None
+    dropped: int = 0
 
 
 def _pubsub_hard_limit(client: Any) -> int | None:
@@ -242,11 +285,23 @@ def _pubsub_hard_limit(client: Any) -> int | None:
 
 
 class RedisEventReceiver(_Receiver):
-    """PSUBSCRIBEs to the event channel; one batch per burst of messages."""
+    """PSUBSCRIBEs to the event channel; reads into a spool, decodes behind.
+
+    This thread (the reader) does nothing but move the connection's bytes
+    into ``spool``; a second thread (the decoder, ``taskwatch-events-decode``)
+    splits them into messages, decodes them and hands them to the sink in
+    batches. The sink may take its time (a held key, a slow apply): the
+    reader keeps the server's buffer for us empty meanwhile, so a burst is
+    never cut off by Redis's output-buffer limit, only delayed. Past
+    ``spool_limit`` bytes waiting, what arrives is counted and dropped, and
+    that stretch is a gap (opened when the dropping starts, closed when the
+    decoder has brought the spool down to three quarters of the limit).
+    """
 
     def __init__(self, broker_url: str, sink: EventSink, *,
                  transport_options: Mapping[str, Any] | None = None,
-                 exchange: str = "celeryev", timeout: float = 3.0) -> None:
+                 exchange: str = "celeryev", timeout: float = 3.0,
+                 spool_limit: int = DEFAULT_LIMIT) -> None:
         super().__init__(broker_url, sink, name="taskwatch-events-redis")
         self.transport_options = dict(transport_options or {})
         self._parsed = parse_redis_url(broker_url, transport_options, what="broker URL")
@@ -254,25 +309,42 @@ class RedisEventReceiver(_Receiver):
         self.timeout = timeout
         # Our pub/sub connection's name, to find it in CLIENT LIST (backlog).
         self.client_name = f"taskwatch-events-{os.getpid()}-{id(self):x}"
-        self._pubsub = None
         self._client = None
+        self._connection = None
+        self._sock: socket.socket | None = None
         self._side = None  # a second connection, for backlog(); used by the polling thread only
         # the server we listen to (one of several in kombu's a;b form)
         self._target = self._parsed.targets[0]
         self._limit: int | None | bool = False  # pub/sub hard limit; False: not asked yet
+        self.spool = Spool(spool_limit)
+        self._decoder = threading.Thread(target=self._decode_loop, name="taskwatch-events-decode",
+                                         daemon=True)
+
+    def start(self) -> None:
+        self._decoder.start()
+        super().start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        super().stop(timeout)
+        self.spool.wake()
+        if self._decoder.is_alive() and threading.current_thread() is not self._decoder:
+            self._decoder.join(timeout)
+        self._close_side()
 
     def backlog(self) -> Backlog | None:
-        """What Redis holds for us and we have not read yet, or None if it cannot tell.
+        """What Redis holds for us unread, and what the spool holds undecoded.
 
         Redis queues pub/sub messages per subscriber (its output buffer); a
         reader that falls behind sees it grow until Redis cuts the connection
         at the ``client-output-buffer-limit pubsub`` hard limit (32 MB by
         default), which loses every message in it. CLIENT LIST shows that
         buffer (``omem``). Managed Redis services may refuse CLIENT LIST or
-        CONFIG GET: then nothing is claimed.
+        CONFIG GET: then only the spool is told.
         """
         import redis
 
+        spool = self.spool
+        spooled = {"spooled": spool.pending, "spool_limit": spool.limit, "dropped": spool.dropped}
         try:
             if self._side is None:
                 self._side = redis_client(self._parsed, self._target, min(self.timeout, 2.0))
@@ -281,14 +353,14 @@ class RedisEventReceiver(_Receiver):
                 self._limit = _pubsub_hard_limit(self._side)
         except (redis.RedisError, OSError, ValueError):
             self._close_side()
-            return None
+            return Backlog(None, **spooled)
         for entry in clients:
             if entry.get("name") == self.client_name:
                 try:
-                    return Backlog(int(entry.get("omem", 0)), self._limit or None)
+                    return Backlog(int(entry.get("omem", 0)), self._limit or None, **spooled)
                 except (TypeError, ValueError):
-                    return None
-        return None
+                    break
+        return Backlog(None, **spooled)
 
     def _close_side(self) -> None:
         side, self._side = self._side, None
@@ -297,10 +369,6 @@ class RedisEventReceiver(_Receiver):
                 side.close()
             except Exception:  # noqa: BLE001, S110 - closing a broken connection
                 pass
-
-    def stop(self, timeout: float = 2.0) -> None:
-        super().stop(timeout)
-        self._close_side()
 
     def _candidates(self) -> list[RedisTarget]:
         """The servers to try, the one that worked last first (kombu's ``a;b`` failover form).
@@ -312,90 +380,163 @@ class RedisEventReceiver(_Receiver):
         return targets[start:] + targets[:start]
 
     def _open(self) -> None:
+        """Connect (redis-py: TLS, AUTH, SELECT, CLIENT SETNAME), then subscribe
+        on the bare socket: from here on the bytes are ours to read."""
         error: Exception | None = None
         for target in self._candidates():
-            client = None
+            client = connection = None
             try:
                 client = redis_client(self._parsed, target, self.timeout, client_name=self.client_name)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                connection = client.connection_pool.get_connection()
+                sock = connection._sock
+                if sock is None:
+                    raise ConnectionError("no socket after connecting")
                 escaped = glob_escape(self.channel)
-                pubsub.psubscribe(f"{escaped}/*")
-                pubsub.subscribe(self.channel)  # brokers with fanout_patterns off
+                sock.sendall(_command(b"PSUBSCRIBE", f"{escaped}/*".encode())
+                             + _command(b"SUBSCRIBE", self.channel.encode()))  # fanout_patterns off
             except Exception as exc:  # noqa: BLE001 - the next host, then the caller's backoff
                 error = exc
+                if connection is not None:
+                    connection.disconnect()
                 if client is not None:
                     client.close()
                 continue
             if target is not self._target:
                 self._target = target
                 self._close_side()  # the backlog probe must look at the server we listen to
-            self._client, self._pubsub = client, pubsub
+            self._client, self._connection, self._sock = client, connection, sock
+            self.spool.mark()  # a new connection: the decoder starts afresh
             return
         assert error is not None
         raise error
 
     # A connection that goes silent without closing (a network partition, a
     # frozen NAT entry) reads nothing forever, and looks idle rather than
-    # broken. After IDLE_PING seconds without a message, PING; no answer in
+    # broken. After IDLE_PING seconds without a byte, PING; no byte in
     # PING_WAIT seconds is a lost connection (a gap, then a reconnect).
     IDLE_PING = 15.0
     PING_WAIT = 5.0
+    WAKE = 0.5  # seconds a read waits before looking at the stop flag
 
     def _read_loop(self) -> None:
-        pubsub = self._pubsub
-        sink = self.sink
-        get = pubsub.get_message
-        decode = decode_envelope
-        batch_max = self.batch_max
+        sock = self._sock
+        assert sock is not None
+        sock.settimeout(self.WAKE)
+        spool = self.spool
+        room, commit = spool.room, spool.commit
+        recv_into = sock.recv_into
         last_seen = time.monotonic()
         pinged_at: float | None = None
+        full = spool.full
         while not self.stopped:
-            message = get(timeout=0.5)
-            if message is None:
+            view = room()
+            if spool.full is not full:
+                full = spool.full
+                self._overflow(full)
+            try:
+                n = recv_into(view)
+            except (TimeoutError, socket.timeout):  # noqa: UP041 - ssl raises socket.timeout
                 now = time.monotonic()
                 if pinged_at is not None:
                     if now - pinged_at > self.PING_WAIT:
-                        raise ConnectionError(f"no answer from Redis to a ping in {self.PING_WAIT:.0f} s")
+                        raise ConnectionError(
+                            f"no answer from Redis to a ping in {self.PING_WAIT:.0f} s") from None
                 elif now - last_seen > self.IDLE_PING:
-                    pubsub.ping()
+                    sock.sendall(_PING)
                     pinged_at = now
                 continue
+            finally:
+                del view  # the spool may unmap its block once read
+            if not n:
+                raise ConnectionError("connection closed by the server")
+            commit(n)
             last_seen = time.monotonic()
             pinged_at = None
-            batch: list[dict[str, Any]] = []
-            bad = 0
-            drained = False
-            while True:
-                if message is not None and message["type"] in ("pmessage", "message"):
-                    events = decode(message["data"])
-                    if events is None:
-                        bad += 1
+
+    def _overflow(self, full: bool) -> None:
+        spool = self.spool
+        now = time.time()
+        if full:
+            self.sink.on_disconnect(
+                now, f"event spool full ({spool.limit / 2**20:.0f} MB waiting to be decoded): "
+                     "events dropped until it drains")
+        else:
+            self.sink.on_connect(now)
+
+    def _decode_loop(self) -> None:
+        """Split what the spool holds into messages, decode, hand over in batches.
+
+        A batch ends at ``batch_max`` events or where the spool runs dry (then
+        it is ``drained``: caught up)."""
+        spool = self.spool
+        frames = PubSubFrames()
+        payloads: list[bytes] = []
+        batch: list[dict[str, Any]] = []
+        while not self.stopped:
+            try:
+                for item in spool.take(self.WAKE):
+                    if type(item) is Break:
+                        self._hand_over(batch, drained=False)
+                        frames.reset(resync=item.resync)
                     else:
-                        batch.extend(events)
-                if len(batch) >= batch_max:
-                    break
-                message = get(timeout=0.0)
-                if message is None:
-                    drained = True
-                    break
-            if batch:
-                sink.on_events(batch, time.time(), drained)
-                time.sleep(0)  # let the UI thread in between batches
-            if bad:
-                sink.on_undecodable(bad)
+                        frames.feed(item, payloads)
+                        self._decode(payloads, batch)
+                    del item  # the spool may unmap its block once read
+                self._hand_over(batch, drained=not spool.pending)
+                if frames.errors:
+                    self.sink.on_undecodable(frames.errors)
+                    frames.errors = 0
+            except Exception:  # noqa: BLE001 - a decoder that died would stop every event
+                payloads.clear()
+                batch.clear()
+                frames.reset(resync=True)
+                self.sink.on_undecodable(1)
+                self._stop_event.wait(0.01)
+
+    def _decode(self, payloads: list[bytes], batch: list[dict[str, Any]]) -> None:
+        decode = decode_payload
+        batch_max = self.batch_max
+        bad = 0
+        for data in payloads:
+            events = decode(data)
+            if events is None:
+                bad += 1
+                continue
+            batch.extend(events)
+            if len(batch) >= batch_max:
+                self._hand_over(batch, drained=False)
+        payloads.clear()
+        if bad:
+            self.sink.on_undecodable(bad)
+
+    def _hand_over(self, batch: list[dict[str, Any]], drained: bool) -> None:
+        if batch:
+            events = batch.copy()
+            batch.clear()
+            self.sink.on_events(events, time.time(), drained)
+            time.sleep(0)  # let the UI thread in between batches
 
     def _close(self) -> None:
-        pubsub, client = self._pubsub, self._client
-        self._pubsub = self._client = None
-        for thing in (pubsub, client):
-            if thing is not None:
+        connection, client = self._connection, self._client
+        self._connection = self._client = self._sock = None
+        for closing in (connection.disconnect if connection is not None else None,
+                        client.close if client is not None else None):
+            if closing is not None:
                 try:
-                    thing.close()
+                    closing()
                 except Exception:  # noqa: BLE001, S110 - closing a broken connection
                     pass
 
     def _interrupt(self) -> None:
-        pass  # get_message wakes up every 0.5 s and sees the stop flag
+        pass  # a read wakes up every WAKE seconds and sees the stop flag
+
+
+def _command(*parts: bytes) -> bytes:
+    """One command in RESP, as redis-py would send it."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+_PING = _command(b"PING")
 
 
 class AmqpEventReceiver(_Receiver):
@@ -432,12 +573,14 @@ class AmqpEventReceiver(_Receiver):
             auto_delete=True, durable=False, exclusive=True,
             message_ttl=self.queue_ttl, expires=self.queue_expires,
         )
-        consumer = Consumer(conn.channel(), queues=[queue], callbacks=[self._on_message],
+        # on_message, not callbacks: kombu would decode every body with its
+        # own json first (and raise on a non-JSON one), then we would again.
+        consumer = Consumer(conn.channel(), queues=[queue], on_message=self._on_message,
                             no_ack=True, accept=["application/json"])
         consumer.consume()
         self._conn, self._consumer = conn, consumer
 
-    def _on_message(self, body: Any, message: Any) -> None:  # kombu callback
+    def _on_message(self, message: Any) -> None:  # kombu's on_message: the raw message
         events = decode_body(message.body, message.content_type)
         if events is None:
             self._bad += 1
@@ -486,16 +629,18 @@ class AmqpEventReceiver(_Receiver):
 
 def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mapping[str, Any] | None = None,
                    exchange: str = "celeryev", timeout: float = 3.0,
-                   queue_ttl: float | None = None, queue_expires: float | None = None) -> _Receiver:
+                   queue_ttl: float | None = None, queue_expires: float | None = None,
+                   spool_limit: int = DEFAULT_LIMIT) -> _Receiver:
     """The receiver for this broker's transport.
 
     ``queue_ttl`` / ``queue_expires``: the app's ``event_queue_ttl`` and
     ``event_queue_expires`` (RabbitMQ), as Celery's own receivers use them.
+    ``spool_limit``: bytes read and not yet decoded a Redis receiver may hold.
     """
     scheme = check_event_transport(broker_url)
     if scheme in REDIS_SCHEMES:
         return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
-                                  exchange=exchange, timeout=timeout)
+                                  exchange=exchange, timeout=timeout, spool_limit=spool_limit)
     return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout,
                              queue_ttl=5.0 if queue_ttl is None else queue_ttl,
                              queue_expires=60.0 if queue_expires is None else queue_expires)

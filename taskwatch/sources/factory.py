@@ -76,6 +76,7 @@ def build_sources(settings: Settings, user_app: Any = None, *, events: bool = Tr
                 exchange=conf.get("event_exchange") or "celeryev",
                 queue_ttl=_seconds(conf.get("event_queue_ttl")),
                 queue_expires=_seconds(conf.get("event_queue_expires")),
+                spool_limit=settings.event_spool_mb * 1024 * 1024,
             )
 
     def queues() -> QueueProbe:

@@ -182,14 +182,18 @@ def test_holding_events_delays_them_and_loses_none(fresh_redis):
         assert monitor.state.gaps == []
 
 
-def test_backlog_at_redis_is_measured_and_drains(fresh_redis):
-    """A receiver held back leaves events in Redis's output buffer; the monitor sees how much."""
+def test_a_held_receiver_spools_what_redis_would_have_held(fresh_redis):
+    """Events held back wait in the receiver's spool, read off the socket: Redis's
+    buffer for us (which it cuts off at its limit) stays small, and the monitor
+    says how much is waiting where."""
     url = fresh_redis.url(0)
     with Monitor.from_settings(Settings(broker_url=url)) as monitor:
         wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         monitor.measure_backlog()
-        assert monitor.state.counters.backlog == 0
-        assert monitor.state.counters.backlog_limit == 32 * 1024 * 1024  # Redis's default pubsub hard limit
+        counters = monitor.state.counters
+        assert counters.backlog == 0 and counters.spooled == 0
+        assert counters.backlog_limit == 32 * 1024 * 1024  # Redis's default pubsub hard limit
+        assert counters.spool_limit == monitor.receiver.spool.limit
         client = redis.Redis(port=fresh_redis.port)
         now = time.time()
         payload = "x" * 2000
@@ -199,23 +203,94 @@ def test_backlog_at_redis_is_measured_and_drains(fresh_redis):
             _publish(pipe, "/0.celeryev/task.multi", [
                 {"type": "task-received", "uuid": u, "name": "n", "args": payload, "timestamp": now,
                  "hostname": "w@h"} for u in ids[i:i + 20]])
-        # Hold the receiver while about 16 MB is published (the kernel's socket
-        # buffers take the first few MB; the rest waits in Redis).
+        # About 16 MB published while nothing is applied.
         monitor.HOLD_MAX = 30.0
         monitor.hold_events(30.0)
         pipe.execute()
 
-        def backlog() -> int:
+        def spooled() -> int:
             monitor.measure_backlog()
-            return monitor.state.counters.backlog or 0
+            return counters.spooled or 0
 
-        wait_until(lambda: backlog() > 4 * 1024 * 1024, what="more than 4 MB waiting in Redis",
-                   detail=lambda: f"backlog {monitor.state.counters.backlog} bytes")
+        wait_until(lambda: spooled() > 12 * 1024 * 1024, what="more than 12 MB in the spool",
+                   detail=lambda: f"spooled {counters.spooled}, at Redis {counters.backlog} bytes")
+        assert counters.backlog is not None and counters.backlog < 4 * 1024 * 1024
         monitor.release_events()
         wait_until(lambda: all(u in monitor.state.tasks for u in ids), what="all 6000 events applied")
         monitor.measure_backlog()
-        assert monitor.state.counters.backlog == 0
+        assert counters.backlog == 0 and counters.spooled == 0 and counters.spool_dropped == 0
         assert monitor.state.gaps == []
+
+
+def test_a_burst_past_redis_limit_is_lag_not_loss(fresh_redis):
+    """Single-event messages (one per pub/sub message, the costly shape) published
+    at full speed while nothing is applied, more than Redis lets a subscriber
+    leave unread: Redis never cuts the receiver off, every task arrives."""
+    from bench.stream import messages
+
+    url = fresh_redis.url(0)
+    client = redis.Redis(port=fresh_redis.port)
+    client.config_set("client-output-buffer-limit", "pubsub 4mb 0 0")  # a tight server
+    try:
+        stream = messages(5000, shape="single")  # 15,000 messages, about 10 MB
+        with Monitor.from_settings(Settings(broker_url=url), backfill=0) as monitor:
+            wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+            monitor.HOLD_MAX = 60.0
+            monitor.hold_events(60.0)
+            pipe = client.pipeline(transaction=False)
+            for message in stream:
+                pipe.publish(message.channel, message.data)
+            pipe.execute()
+            wait_until(lambda: monitor.receiver.spool.written >= sum(len(m.data) for m in stream),
+                       what="the burst read into the spool")
+            monitor.release_events()
+            state = monitor.state
+            wait_until(lambda: state.counters.events_received == len(stream), what="every event applied",
+                       detail=lambda: f"{state.counters.events_received} of {len(stream)}, gaps {state.gaps}")
+            assert state.counters.tasks_seen == 5000 and state.gaps == []
+            assert monitor.receiver.status.reconnects == 0
+    finally:
+        client.config_set("client-output-buffer-limit", "pubsub 32mb 8mb 60")
+
+
+def test_a_full_spool_is_a_gap_and_reading_resumes(fresh_redis):
+    """Past the spool's limit the bytes are dropped and counted, never silently:
+    the stretch is a gap, closed once the decoder has caught up, and the events
+    after it are read again (the decoder finds the next message start)."""
+    from taskwatch.sources.spool import Spool
+
+    url = fresh_redis.url(0)
+    monitor = Monitor.from_settings(Settings(broker_url=url), backfill=0)
+    monitor.receiver.spool = Spool(limit=1024 * 1024, block=64 * 1024)
+    with monitor:
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        client = redis.Redis(port=fresh_redis.port)
+        now = time.time()
+        monitor.HOLD_MAX = 60.0
+        monitor.hold_events(60.0)
+        pipe = client.pipeline(transaction=False)
+        ids = [f"o-{i}" for i in range(4000)]
+        for u in ids:  # about 4 MB: four times the spool
+            _publish(pipe, "/0.celeryev/task.received",
+                     {"type": "task-received", "uuid": u, "name": "n", "args": "y" * 600, "timestamp": now,
+                      "hostname": "w@h"})
+        pipe.execute()
+        spool = monitor.receiver.spool
+        wait_until(lambda: spool.dropped > 2 * 1024 * 1024, what="the overflow dropped and counted")
+        wait_until(lambda: monitor.state.open_gaps(), what="a gap for the overflow")
+        assert "spool full" in monitor.state.open_gaps()[0].reason
+        monitor.release_events()
+        wait_until(lambda: not monitor.state.open_gaps(), what="the gap closed once the spool drained")
+        _publish(client, "/0.celeryev/task.received",
+                 {"type": "task-received", "uuid": "after", "name": "n", "timestamp": time.time(),
+                  "hostname": "w@h"})
+        wait_until(lambda: "after" in monitor.state.tasks, what="an event after the overflow")
+        seen = sum(1 for u in ids if u in monitor.state.tasks)
+        assert 0 < seen < len(ids)
+        assert monitor.state.counters.events_undecodable <= 1  # at most the message cut at the drop
+        monitor.measure_backlog()
+        assert monitor.state.counters.spool_dropped == spool.dropped > 0
+        assert monitor.receiver.status.reconnects == 0
 
 
 def test_a_silently_dead_event_connection_is_a_gap(fresh_redis):
@@ -323,6 +398,24 @@ def test_events_fail_over_to_the_next_host(fresh_redis):
         wait_until(lambda: "via-b" in monitor.state.tasks, what="the event published on the second host")
         monitor.measure_backlog()
         assert monitor.state.counters.backlog == 0  # measured on the server it listens to
+
+
+def test_a_non_json_event_over_rabbitmq_is_counted_not_a_gap(rabbitmq_url):
+    """A cluster with a pickle event_serializer: those bodies are counted, never
+    unpickled, and the connection stays up for the JSON ones."""
+    from kombu import Connection, Exchange, Producer
+
+    with Monitor.from_settings(Settings(broker_url=rabbitmq_url), backfill=0) as monitor, \
+            Connection(rabbitmq_url, connect_timeout=5) as conn:
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
+        event = {"type": "task-received", "name": "n", "hostname": "w@h", "timestamp": time.time()}
+        producer.publish({**event, "uuid": "pickled"}, routing_key="task.received", serializer="pickle")
+        producer.publish({**event, "uuid": "json"}, routing_key="task.received", serializer="json")
+        wait_until(lambda: "json" in monitor.state.tasks, what="the JSON event after the pickled one")
+        assert "pickled" not in monitor.state.tasks
+        assert monitor.state.counters.events_undecodable == 1
+        assert monitor.state.gaps == [] and monitor.receiver.status.reconnects == 0
 
 
 def test_amqp_event_queue_follows_the_apps_settings():

@@ -30,6 +30,11 @@ async def _header_scenario(app) -> None:
         assert "⚠ behind 7 s, 12 MB" in line()
         counters.backlog = 0
         assert "⚠ behind 7 s" in line()
+        # Read off the socket and waiting to be applied (the receiver's spool).
+        counters.spooled, counters.spool_limit = 40 * 1024 * 1024, 256 * 1024 * 1024
+        assert "⚠ behind 7 s, 40/256 MB spooled" in line()
+        counters.spooled = 300_000  # a little is normal in a burst
+        assert "spooled" not in line()
         counters.lag = 0.3
         assert "behind" not in line()
         app.state.open_gap(1.0, "cut off")  # loss outranks lag

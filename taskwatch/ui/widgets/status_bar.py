@@ -90,6 +90,7 @@ class StatusBar(Widget):
                 total = len(state.workers)
                 losing = bool(state.open_gaps())
                 backlog, limit = state.counters.backlog, state.counters.backlog_limit
+                spooled, spool_limit = state.counters.spooled, state.counters.spool_limit
                 lag = state.counters.lag
             text.append("● connected", style="bold green")
             text.append(f"  {online}/{total} workers")
@@ -103,9 +104,14 @@ class StatusBar(Widget):
                 if self._rate >= 1:
                     text.append(f"  {round_rate(self._rate)} ev/s", style="")
                 # Falling behind: by how long (clock differences taken out),
-                # and how much the broker holds for us (Redis cuts the
-                # connection, losing it all, at the limit).
+                # how much the receiver has read and not yet applied (its
+                # spool: past its limit events are dropped, a gap), and how
+                # much the broker holds for us (Redis cuts the connection,
+                # losing it all, at the limit).
                 behind = [f"{lag:.0f} s"] if lag >= BEHIND_SECONDS else []
+                if spooled is not None and spooled >= BEHIND:
+                    behind.append(f"{spooled / MB:.0f}/{spool_limit / MB:.0f} MB spooled" if spool_limit
+                                  else f"{spooled / MB:.0f} MB spooled")
                 if backlog is not None and backlog >= BEHIND:
                     behind.append(f"{backlog / MB:.0f}/{limit / MB:.0f} MB" if limit else f"{backlog / MB:.0f} MB")
                 if behind:
