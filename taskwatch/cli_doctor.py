@@ -44,7 +44,8 @@ def doctor(ctx: click.Context, as_json: bool, listen_text: str, **options: Any) 
     if as_json:
         click.echo(json.dumps(checks.document(observed, findings), indent=2, ensure_ascii=False))
     else:
-        click.echo(f"broker {observed.broker}, {len(observed.pings)} worker(s) answered, "
+        answered = f" ({checks.names(list(observed.pings))})" if observed.pings else ""
+        click.echo(f"broker {observed.broker}, {len(observed.pings)} worker(s) answered{answered}, "
                    f"listened {listen:g} s")
         width = max(len(f.id) for f in findings)
         for f in findings:

@@ -53,6 +53,8 @@ RESULT_SAMPLE = 50
 #: kombu's JSON envelope around one event message (headers, properties), in
 #: bytes, as published on Redis; the event itself is base64 (4/3) inside.
 ENVELOPE_BYTES = 420
+#: Seconds within which a worker sends a task's events (it buffers them, then flushes).
+EVENT_FLUSH = 1.0
 #: Names shown in one line before "and N more".
 SHOWN = 3
 
@@ -80,9 +82,8 @@ class HostEvents:
     heartbeats: int = 0
     #: task events other than task-sent (which producers send, not workers)
     task_events: int = 0
-    #: the worker's processed counter in its first and last heartbeat
-    processed_first: int | None = None
-    processed_last: int | None = None
+    #: (received at, the worker's processed counter) of its heartbeats, the first few hundred
+    processed: list[tuple[float, int]] = field(default_factory=list)
     #: smallest (received - sent) of its worker events: its clock's lag behind ours, plus transit
     skew: float | None = None
     utcoffset: float | None = None
@@ -145,10 +146,8 @@ class EventNotes:
         if freq:
             seen.freq = freq
         processed = event.get("processed")
-        if type(processed) is int:
-            if seen.processed_first is None:
-                seen.processed_first = processed
-            seen.processed_last = processed
+        if type(processed) is int and len(seen.processed) < 500:
+            seen.processed.append((received_at, processed))
 
 
 def _number(value: Any) -> float | None:
@@ -191,8 +190,9 @@ class Observed:
     conf: Mapping[str, Any] | None = None
     #: hostnames that answered ping
     pings: tuple[str, ...] = ()
-    #: hostname -> tasks processed since it started, from ``inspect stats`` before listening
-    processed_at_start: Mapping[str, int] = field(default_factory=dict)
+    #: hostname -> (epoch seconds, tasks processed since it started) from each
+    #: ``inspect stats`` asked while listening
+    stats_readings: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     #: None: events were not listened to; else what was heard
     events: EventNotes | None = None
     #: why events could not be listened to
@@ -218,7 +218,7 @@ class Observed:
 
 # -- the checks ---------------------------------------------------------------
 
-def _names(items: Sequence[str], limit: int = SHOWN) -> str:
+def names(items: Sequence[str], limit: int = SHOWN) -> str:
     shown = ", ".join(clean(i, 80, single_line=True) for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
@@ -262,26 +262,41 @@ def check_task_events(obs: Observed) -> Finding:
         elif seen.task_events:
             on.append(host)
         else:
-            base = obs.processed_at_start.get(host, seen.processed_first)
-            ran = base is not None and seen.processed_last is not None and seen.processed_last > base
-            (off if ran else idle).append(host)
-    data = {"sending": on, "task_events_off": off, "no_events": silent, "idle": idle}
+            (off if _ran_tasks(obs, host, seen) else idle).append(host)
+    data: dict[str, Any] = {"sending": on, "task_events_off": off, "no_events": silent, "idle": idle}
+    data["heard"] = {h: {"heartbeats": e.heartbeats, "task_events": e.task_events,
+                         "processed": sorted({p for _, p in e.processed + obs.stats_readings.get(h, [])})}
+                     for h, e in obs.events.hosts.items() if h in obs.pings}
     if off or silent:
         parts = []
         if off:
-            parts.append(f"{_names(off)} ran tasks and sent no task events")
+            parts.append(f"{names(off)} ran tasks and sent no task events")
         if silent:
-            parts.append(f"{_names(silent)} answer ping and sent no events at all in {obs.listen:g} s")
+            parts.append(f"{names(silent)} answer ping and sent no events at all in {obs.listen:g} s")
         hosts = ",".join(off + silent)
         return Finding(cid, FAIL, "; ".join(parts) + " (monitors see nothing of their tasks)",
                        f"taskwatch worker {hosts} events-on (celery control enable_events, until the "
                        "worker restarts); for good, start workers with -E or set worker_send_task_events=True",
                        data)
     if on:
-        extra = f"; {_names(idle)} idle, not judged" if idle else ""
-        return Finding(cid, OK, f"{_names(on)} send task events{extra}", None, data)
-    return Finding(cid, SKIPPED, f"{_names(idle)} ran no task while doctor listened: nothing shows "
+        extra = f"; {names(idle)} idle, not judged" if idle else ""
+        return Finding(cid, OK, f"{names(on)} send task events{extra}", None, data)
+    return Finding(cid, SKIPPED, f"{names(idle)} ran no task while doctor listened: nothing shows "
                    "whether they send task events (listen longer, or while tasks run)", None, data)
+
+
+def _ran_tasks(obs: Observed, host: str, seen: HostEvents) -> bool:
+    """The worker took a task while doctor listened, early enough for its events to arrive.
+
+    Its processed counter (heartbeats, and ``inspect stats`` asked while
+    listening) went up between two readings, the later one at least
+    :data:`EVENT_FLUSH` seconds before listening ended: a worker sends the
+    task's events within that time (it buffers them for about a second).
+    """
+    readings = list(seen.processed) + obs.stats_readings.get(host, [])
+    # The counter only grows: two different values mean a task was taken in between.
+    values = {count for at, count in readings if at <= obs.at - EVENT_FLUSH}
+    return len(values) >= 2
 
 
 def check_sent_events(obs: Observed) -> Finding:
@@ -438,8 +453,8 @@ def check_visibility_timeout(obs: Observed) -> Finding:
             "complete": obs.held_complete}
     if late:
         longest = max(h.eta - (h.delivered_at or obs.at) for h in late)
-        names = sorted({h.name or "?" for h in late})
-        return Finding(cid, WARN, f"{len(late)} ETA/countdown task(s) ({_names(names)}) are due up to "
+        tasks = sorted({h.name or "?" for h in late})
+        return Finding(cid, WARN, f"{len(late)} ETA/countdown task(s) ({names(tasks)}) are due up to "
                        f"{longest:.0f} s after delivery, past the {timeout:g} s visibility timeout ({where}): "
                        "Redis hands them out again and they run twice",
                        f"raise broker_transport_options={{'visibility_timeout': {int(longest * 1.2) + 60}}} "
@@ -463,7 +478,7 @@ def check_beat_state(obs: Observed) -> Finding:
         return Finding(cid, FAIL, broken[0].error or "", "point --beat-schedule at the file beat writes "
                        "(celery beat -s FILE; default celerybeat-schedule in beat's working directory), "
                        "or check that beat runs and can write it", {"stores": [s.label for s in broken]})
-    return Finding(cid, OK, f"read {_names([s.label for s in stores])} ({sum(s.jobs for s in stores)} entries)")
+    return Finding(cid, OK, f"read {names([s.label for s in stores])} ({sum(s.jobs for s in stores)} entries)")
 
 
 def check_beat_late(obs: Observed) -> Finding:
@@ -473,7 +488,7 @@ def check_beat_late(obs: Observed) -> Finding:
     late = [r for r in obs.schedule_rows if r.late and r.job.source == "beat"]
     if late:
         worst = max(r.read_at - (r.job.next_run or r.read_at) for r in late)
-        return Finding(cid, WARN, f"beat is late: {_names([r.job.name for r in late])} up to {worst:.0f} s "
+        return Finding(cid, WARN, f"beat is late: {names([r.job.name for r in late])} up to {worst:.0f} s "
                        "past due (beat is down or stuck)",
                        "check that one celery beat runs (its log, its schedule file's owner)",
                        {"entries": [r.job.name for r in late]})
@@ -502,7 +517,7 @@ def check_aps_overdue(obs: Observed) -> Finding:
             grace = "no grace" if r.job.grace is None else f"grace {r.job.grace:g} s"
             return f"{r.job.name or r.job.id} {r.read_at - (r.job.next_run or r.read_at):.0f} s ({grace})"
 
-        return Finding(cid, WARN, f"{len(late)} job(s) overdue now: {_names([past(r) for r in late])}: "
+        return Finding(cid, WARN, f"{len(late)} job(s) overdue now: {names([past(r) for r in late])}: "
                        "their scheduler is not running or is stuck, and runs later than the grace are "
                        "skipped when it comes back",
                        "start (or restart) the scheduler process; give jobs misfire_grace_time=None or "
@@ -522,7 +537,7 @@ def check_aps_grace(obs: Observed) -> Finding:
     if short:
         shown = [f"{r.job.name or r.job.id} {r.job.grace:g} s" for r in short]
         return Finding(cid, WARN, f"{len(short)} job(s) with a misfire grace under {RESTART_SECONDS:g} s "
-                       f"({_names(shown)}): a run due while the scheduler restarts is skipped",
+                       f"({names(shown)}): a run due while the scheduler restarts is skipped",
                        "add_job(..., misfire_grace_time=None, coalesce=True), or a grace longer than a "
                        "restart takes", {"jobs": [r.job.id for r in short]})
     return Finding(cid, OK, f"{len(rows)} job(s), each with a misfire grace of {RESTART_SECONDS:g} s or more")
@@ -614,7 +629,7 @@ def observe(settings: Settings, app: Any = None, *, listen: float = 5.0) -> Obse
         workers = report.workers
         if workers is not None:
             obs.pings = tuple(sorted(workers.pings))
-            obs.processed_at_start = {h: _total(s) for h, s in workers.stats.items() if _total(s) is not None}
+            _note_stats(obs, workers)
         tasks = report.tasks.tasks if report.tasks is not None else ()
         obs.held = [h for h in (_scheduled(t) for t in tasks if t.kind == "scheduled") if h is not None]
         _read_backend(monitor, obs)
@@ -623,10 +638,25 @@ def observe(settings: Settings, app: Any = None, *, listen: float = 5.0) -> Obse
         if obs.transport == "redis":
             _read_redis(url, dict(sources.conf.get("broker_transport_options") or {}), obs,
                         timeout=max(settings.inspect_timeout, 2.0))
-        if listen > 0:
-            time.sleep(max(0.0, listen - (time.monotonic() - started)))
+        end = started + listen
+        if obs.events is not None and obs.pings:
+            # A second count of tasks taken, early enough for their events to arrive.
+            time.sleep(max(0.0, end - EVENT_FLUSH - time.monotonic()))
+            _note_stats(obs, monitor.inspector.poll_workers(obs.pings, details=True))
+            end = max(end, time.monotonic() + EVENT_FLUSH)
+        time.sleep(max(0.0, end - time.monotonic()))
         obs.at = time.time()
     return obs
+
+
+def _note_stats(obs: Observed, workers: Any) -> None:
+    if workers.broker_error:
+        return
+    at = workers.started_at + workers.duration  # the replies came before the round ended
+    for host, stats in workers.stats.items():
+        total = _total(stats)
+        if total is not None:
+            obs.stats_readings.setdefault(host, []).append((at, total))
 
 
 def _total(stats: Mapping[str, Any]) -> int | None:
