@@ -400,5 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
+import taskwatch.cli_doctor  # noqa: E402, F401 - `doctor` registers on `cli`
+
 # The action commands (revoke, retry, purge, worker, audit) register on `cli`.
 from taskwatch import cli_actions  # noqa: E402, F401

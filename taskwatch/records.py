@@ -342,3 +342,32 @@ class ActionOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None and all(reply.ok for reply in self.replies)
+
+
+# -- broker health (``taskwatch doctor``) ---------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PubsubLimit:
+    """Redis's ``client-output-buffer-limit`` for pub/sub clients, in bytes (0: none).
+
+    Redis closes a subscriber whose unread output passes ``hard``, or stays
+    above ``soft`` for ``soft_seconds``: every event in the buffer is lost.
+    """
+
+    hard: int
+    soft: int
+    soft_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEta:
+    """An ETA/countdown task a worker holds, waiting for its time."""
+
+    id: str
+    name: str | None
+    #: epoch seconds the task is due
+    eta: float
+    #: epoch seconds the worker took it from the queue (Redis ``unacked_index``); None: not known
+    delivered_at: float | None = None
+    #: the worker that said it holds it (``inspect scheduled``); None: read from the broker
+    hostname: str | None = None

@@ -87,17 +87,24 @@ def start_worker(
     queues: Iterable[str],
     concurrency: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    *,
+    app: str = DEMO_APP,
+    task_events: bool = True,
 ) -> WorkerProcess:
-    """Spawn a prefork worker of the demo app named `name` (``node@host``); don't wait."""
+    """Spawn a prefork worker of the demo app named `name` (``node@host``); don't wait.
+
+    ``app``: another Celery app to run (importable through ``extra_env``'s
+    PYTHONPATH); ``task_events=False`` leaves out ``-E``.
+    """
     logdir = Path(tempfile.mkdtemp(prefix="taskwatch-worker-"))
     argv = [
         sys.executable,
         "-m",
         "celery",
         "-A",
-        DEMO_APP,
+        app,
         "worker",
-        "-E",
+        *(["-E"] if task_events else []),
         "--loglevel=INFO",
         "--pool=prefork",
         f"--hostname={name}",

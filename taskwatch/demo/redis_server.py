@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -93,7 +94,9 @@ class RedisServer:
 
     ``restart()`` comes back on the same port, so clients can test reconnects
     after ``kill()``. Use as a context manager, or call ``start()``/``stop()``.
-    A working directory it created itself is removed by ``stop()``.
+    A working directory it created itself is removed by ``stop()``. ``args``
+    go to the server after taskwatch's own, as ``redis.conf`` lines would
+    (``["--client-output-buffer-limit", "pubsub", "16kb", "8kb", "1"]``).
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class RedisServer:
         port: int | None = None,
         executable: str | None = None,
         workdir: str | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self._port = port if port is not None else free_port()
         self._pick_port = port is None
@@ -108,6 +112,7 @@ class RedisServer:
         self._workdir = Path(workdir) if workdir is not None else None
         self._own_workdir = False
         self._process: subprocess.Popen[bytes] | None = None
+        self._args = tuple(args)
 
     # -- properties ---------------------------------------------------------
 
@@ -213,6 +218,7 @@ class RedisServer:
             "--appendonly", "no",
             "--dir", str(workdir),
             "--daemonize", "no",
+            *self._args,
         ]  # fmt: skip
 
     def _launch(self, executable: str, workdir: Path, timeout: float) -> None:
