@@ -201,10 +201,15 @@ class Monitor:
     def release_events(self) -> None:
         self._hold_until = 0.0
 
-    # -- EventSink ----------------------------------------------------------
-    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
+    def give_way(self) -> None:
+        """Wait while the screen is answering a key (see :meth:`hold_events`):
+        called by every thread that works through the state in bulk."""
         while (wait := self._hold_until - time.monotonic()) > 0:
             time.sleep(min(wait, 0.005))
+
+    # -- EventSink ----------------------------------------------------------
+    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
+        self.give_way()
         self.state.apply_events(events, received_at, drained)
         expiry = self.receiver.queue_ttl if self.receiver is not None else None
         if expiry:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from taskwatch.engine.entities import Attempt
@@ -32,6 +32,12 @@ TAB_LABELS = {
 
 
 NAME_FILTER = "name="  # a filter of this form matches a task name exactly
+#: tasks matched between two calls of a selection's checkpoint
+CHUNK = 4096
+
+
+class Superseded(Exception):  # noqa: N818 - a signal, not an error
+    """A selection's checkpoint said its answer is no longer wanted."""
 
 
 def in_tab(task: Task, tab: str) -> bool:
@@ -116,19 +122,31 @@ def tab_counts(state: ClusterState) -> dict[str, int]:
 
 def select_with_counts(
     state: ClusterState, tab: str = "all", needle: str = "",
+    checkpoint: Callable[[], bool] | None = None,
 ) -> tuple[list[str], dict[str, int], dict[str, int] | None]:
     """What the tasks view shows on each refresh, in one pass over the tasks:
     the ids of ``tab`` matching ``needle`` (newest first), every tab's count,
     and, with a needle, every tab's count of the tasks it matches (None without).
 
     The needle is matched once per task, whatever the tab: the tab's ids and
-    the filtered counts are both taken from those matches.
+    the filtered counts are both taken from those matches. ``checkpoint`` is
+    called every :data:`CHUNK` tasks matched (it may wait, to give way to the
+    screen); when it returns True the selection is abandoned (:class:`Superseded`).
     """
     tasks = _newest_first(state)
+    if checkpoint is not None and checkpoint():
+        raise Superseded
     totals = _counts(tasks)
     if not needle:
         return [task.uuid for task in _in_tab(tasks, tab)], totals, None
-    matched = _filtered(tasks, needle)
+    if checkpoint is None:
+        matched = _filtered(tasks, needle)
+    else:
+        matched = []
+        for start in range(0, len(tasks), CHUNK):
+            if checkpoint():
+                raise Superseded
+            matched += _filtered(tasks[start:start + CHUNK], needle)
     return [task.uuid for task in _in_tab(matched, tab)], totals, _counts(matched)
 
 

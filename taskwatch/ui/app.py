@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
 from taskwatch.config import Settings
-from taskwatch.engine.query import TAB_LABELS, TABS, select_with_counts
+from taskwatch.engine.query import TAB_LABELS, TABS, Superseded, select_with_counts
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
 from taskwatch.text import clean, mask_secrets
@@ -175,6 +175,8 @@ class TaskwatchApp(ActionKeys, App[int]):
         self._asked = False  # no round of asking has finished yet
         self._collector = QuietCollector()
         self._next_schedules = None
+        self._select_timer = None
+        self._typing_until = 0.0
         self._schedule_errors: set[str] = set()
 
     # -- layout -------------------------------------------------------------
@@ -385,6 +387,8 @@ class TaskwatchApp(ActionKeys, App[int]):
         state = self.state
         fresh = key == self._selected_key and state.version == self._selected_version
         throttled = time.monotonic() - self._selected_at < self.SELECT_INTERVAL
+        if not force and time.monotonic() < self._typing_until:
+            return  # the filter is being typed: the settle timer selects
         if self._selecting or (fresh and not force) or (throttled and key == self._selected_key and not force):
             return
         self._selecting = True
@@ -393,13 +397,30 @@ class TaskwatchApp(ActionKeys, App[int]):
 
     @work(thread=True, exclusive=True, group="select", exit_on_error=False)
     def _select_tasks(self, tab: str, needle: str, version: int) -> None:
+        """One pass over every retained task, on a thread. It gives way to keys
+        (waits while one is being answered) and stops early once the tab or the
+        filter it was asked for has changed: a superseded pass is wasted GIL."""
         state = self.state
-        ids, counts, filtered = select_with_counts(state, tab, needle)
+        monitor = self._monitor
+
+        def checkpoint() -> bool:
+            if monitor is not None:
+                monitor.give_way()
+            return (self.task_tab, self.needle) != (tab, needle)
+
+        try:
+            ids, counts, filtered = select_with_counts(state, tab, needle, checkpoint)
+        except Superseded:
+            self.post_message(TasksSelected(tab, needle, version, None, {}, None))
+            return
         self.post_message(TasksSelected(tab, needle, version, ids, counts, filtered))
 
     @on(TasksSelected)
     def _tasks_selected(self, message: TasksSelected) -> None:
         self._selecting = False
+        if message.ids is None:  # superseded: select again for what is asked now
+            self._schedule_select()
+            return
         self._selected_key = (message.tab, message.needle)
         self._selected_version = message.version
         if (message.tab, message.needle) != (self.task_tab, self.needle):
@@ -493,9 +514,19 @@ class TaskwatchApp(ActionKeys, App[int]):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.needle = event.value
-        self._redraw(force=True)
+        self._redraw(force=True, select=False)
         if self._current_view().selects_tasks:
-            self._maybe_select(force=True)
+            self._schedule_select()
+
+    FILTER_SETTLE = 0.2  # seconds without a keystroke before the tasks are selected again
+
+    def _schedule_select(self) -> None:
+        """Select the tasks once typing settles: a pass over 100k tasks per
+        character would compete with drawing the characters themselves."""
+        self._typing_until = time.monotonic() + self.FILTER_SETTLE
+        if self._select_timer is not None:
+            self._select_timer.stop()
+        self._select_timer = self.set_timer(self.FILTER_SETTLE, lambda: self._maybe_select(force=True))
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:

@@ -18,8 +18,9 @@ class Polled(Message):
 class TasksSelected(Message):
     """The task ids for a tab and filter, selected off the UI thread."""
 
-    def __init__(self, tab: str, needle: str, version: int, ids: list[str],
+    def __init__(self, tab: str, needle: str, version: int, ids: list[str] | None,
                  counts: dict[str, int] | None, filtered: dict[str, int] | None = None) -> None:
+        """``ids`` None: the selection was superseded before it finished."""
         super().__init__()
         self.tab = tab
         self.needle = needle

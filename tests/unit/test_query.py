@@ -64,3 +64,21 @@ def test_exact_arguments_are_shown_like_event_reprs():
     assert shown_args('[1, "abc…', exact=True) == '[1, "abc…'  # cut at the bound: as stored
     assert shown_args("[" * 5000, exact=True) == "[" * 5000
     assert shown_args("(7, 'pdf')", exact=False) == "(7, 'pdf')" and shown_args(None, exact=True) == ""
+
+
+def test_a_selection_gives_way_at_its_checkpoints_and_stops_once_superseded():
+    import pytest
+
+    from taskwatch.engine.query import CHUNK, Superseded, select_with_counts
+    from taskwatch.engine.state import ClusterState
+
+    state = ClusterState()
+    state.apply_events([{"type": "task-received", "uuid": f"t{i}", "name": "a.b", "args": f"({i},)",
+                         "hostname": "w@h", "timestamp": 1_800_000_000.0 + i} for i in range(CHUNK * 3)],
+                       1_800_000_100.0)
+    calls = []
+    ids, _, filtered = select_with_counts(state, "all", "(1", lambda: calls.append(1) and False)
+    assert len(calls) == 4 and ids == select_with_counts(state, "all", "(1")[0]
+    asked = iter([False, False, True])
+    with pytest.raises(Superseded):
+        select_with_counts(state, "all", "(1", lambda: next(asked))
