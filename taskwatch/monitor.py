@@ -201,6 +201,21 @@ class Monitor:
     def release_events(self) -> None:
         self._hold_until = 0.0
 
+    def drain_events(self, timeout: float) -> int:
+        """Wait until every event read off the broker is applied, at most
+        ``timeout`` seconds; returns the bytes still waiting (0: all applied)."""
+        receiver = self.receiver
+        if receiver is None:
+            return 0
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while True:
+            left = receiver.unapplied()
+            quiet = quiet + 1 if left == 0 else 0
+            if quiet >= 2 or time.monotonic() >= deadline:  # twice: a batch may be between two hands
+                return left
+            time.sleep(0.01)
+
     def give_way(self) -> None:
         """Wait while the screen is answering a key (see :meth:`hold_events`):
         called by every thread that works through the state in bulk."""

@@ -197,6 +197,10 @@ class _Receiver(threading.Thread):
             self.status.reconnects += 1 if self.status.connected else 0
         self.status = ReceiverStatus(False, mask_url(reason), now, self.status.reconnects)
 
+    def unapplied(self) -> int:
+        """Bytes read and not yet applied: nothing is read ahead here."""
+        return 0
+
     def backlog(self) -> Backlog | None:
         """Events waiting at the broker for this receiver; None where it cannot tell.
 
@@ -317,6 +321,7 @@ class RedisEventReceiver(_Receiver):
         self._target = self._parsed.targets[0]
         self._limit: int | None | bool = False  # pub/sub hard limit; False: not asked yet
         self.spool = Spool(spool_limit)
+        self._busy = False  # the decoder holds a batch taken from the spool
         self._decoder = threading.Thread(target=self._decode_loop, name="taskwatch-events-decode",
                                          daemon=True)
 
@@ -330,6 +335,10 @@ class RedisEventReceiver(_Receiver):
         if self._decoder.is_alive() and threading.current_thread() is not self._decoder:
             self._decoder.join(timeout)
         self._close_side()
+
+    def unapplied(self) -> int:
+        """Bytes in the spool, and a batch being decoded or applied (counted as one byte)."""
+        return self.spool.pending + (1 if self._busy else 0)
 
     def backlog(self) -> Backlog | None:
         """What Redis holds for us unread, and what the spool holds undecoded.
@@ -474,7 +483,9 @@ class RedisEventReceiver(_Receiver):
         batch: list[dict[str, Any]] = []
         while not self.stopped:
             try:
-                for item in spool.take(self.WAKE):
+                items = spool.take(self.WAKE)
+                self._busy = bool(items)
+                for item in items:
                     if type(item) is Break:
                         self._hand_over(batch, drained=False)
                         frames.reset(resync=item.resync)
@@ -482,7 +493,9 @@ class RedisEventReceiver(_Receiver):
                         frames.feed(item, payloads)
                         self._decode(payloads, batch)
                     del item  # the spool may unmap its block once read
+                del items
                 self._hand_over(batch, drained=not spool.pending)
+                self._busy = False
                 if frames.errors:
                     self.sink.on_undecodable(frames.errors)
                     frames.errors = 0

@@ -472,3 +472,22 @@ def test_a_reconnect_forgets_the_lag_measured_before_it(fresh_redis):
         wait_until(lambda: monitor.state.gaps and monitor.state.gaps[0].end is not None,
                            what="the restart's gap to open and close")
         assert monitor.state.counters.lag == 0.0
+
+
+def test_drain_applies_what_the_spool_holds_before_a_snapshot_is_made(fresh_redis):
+    """snapshot --listen: events read while listening but still spooled are applied first."""
+    with Monitor.from_settings(Settings(broker_url=fresh_redis.url(0))) as monitor:
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        client = redis.Redis(port=fresh_redis.port)
+        monitor.HOLD_MAX = 60.0
+        monitor.hold_events(60.0)  # the decoder waits; the reader keeps spooling
+        now = time.time()
+        for i in range(2_000):
+            _publish(client, "/0.celeryev/task.multi",
+                     [{"type": "task-received", "uuid": f"spooled-{i}", "name": "n", "hostname": "w@h",
+                       "timestamp": now, "clock": i}])
+        wait_until(lambda: monitor.receiver.unapplied() > 0, what="events waiting in the spool")
+        assert monitor.drain_events(0.2) > 0  # held: nothing can be applied yet
+        monitor.release_events()
+        assert monitor.drain_events(30.0) == 0
+        assert sum(1 for t in monitor.state.tasks if t.startswith("spooled-")) == 2_000
