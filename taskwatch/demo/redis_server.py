@@ -70,12 +70,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _answers_ping(port: int) -> bool:
+def _answers_ping(port: int, password: str | None = None) -> bool:
     # No retries: redis-py 8's default policy (3 retries, exponential backoff)
     # takes ~4 s to report a refused connection.
     client = redis.Redis(
         host=_HOST,
         port=port,
+        password=password,
         socket_timeout=0.5,
         socket_connect_timeout=0.5,
         retry=Retry(NoBackoff(), 0),
@@ -94,6 +95,8 @@ class RedisServer:
     ``restart()`` comes back on the same port, so clients can test reconnects
     after ``kill()``. Use as a context manager, or call ``start()``/``stop()``.
     A working directory it created itself is removed by ``stop()``.
+    ``password`` sets ``requirepass`` (any characters: it is passed as one
+    argument, never through a shell or a URL).
     """
 
     def __init__(
@@ -101,7 +104,9 @@ class RedisServer:
         port: int | None = None,
         executable: str | None = None,
         workdir: str | None = None,
+        password: str | None = None,
     ) -> None:
+        self._password = password
         self._port = port if port is not None else free_port()
         self._pick_port = port is None
         self._executable = executable
@@ -137,7 +142,12 @@ class RedisServer:
         return self._process is not None and self._process.poll() is None
 
     def url(self, db: int = 0) -> str:
-        return f"redis://{_HOST}:{self._port}/{db}"
+        """The server's URL, with its password percent-encoded when it has one."""
+        if self._password is None:
+            return f"redis://{_HOST}:{self._port}/{db}"
+        from urllib.parse import quote
+
+        return f"redis://:{quote(self._password, safe='')}@{_HOST}:{self._port}/{db}"
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -193,7 +203,7 @@ class RedisServer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<RedisServer {self.url()} {state} pid={self.pid}>"
+        return f"<RedisServer {_HOST}:{self._port} {state} pid={self.pid}>"
 
     # -- internals ----------------------------------------------------------
 
@@ -213,6 +223,7 @@ class RedisServer:
             "--appendonly", "no",
             "--dir", str(workdir),
             "--daemonize", "no",
+            *(("--requirepass", self._password) if self._password is not None else ()),
         ]  # fmt: skip
 
     def _launch(self, executable: str, workdir: Path, timeout: float) -> None:
@@ -228,7 +239,7 @@ class RedisServer:
                 raise DemoError(
                     f"redis-server exited with code {self._process.returncode}:\n{self._log_tail()}"
                 )
-            if _answers_ping(self._port):
+            if _answers_ping(self._port, self._password):
                 return
             if time.monotonic() > deadline:
                 self.kill()
