@@ -57,7 +57,7 @@ def mask_url(url: str | None) -> str:
     """
     if not url:
         return ""
-    return mask_secrets(";".join(_mask_userinfo(part) for part in split_urls(url)))
+    return _mask_forms(";".join(_mask_userinfo(part) for part in split_urls(url)))
 
 
 def _mask_userinfo(url: str) -> str:
@@ -117,7 +117,8 @@ def remember_secrets(*urls: str | None) -> None:
     a password (or a URL it misread) outside any ``user:password@`` form.
     Every reading of each password is kept (as written, percent-decoded,
     the widest span); ones shorter than 4 characters are not, as masking
-    them in free text would mangle ordinary words.
+    them in free text would mangle ordinary words, nor one equal to its
+    user name.
     """
     from urllib.parse import unquote
 
@@ -136,8 +137,8 @@ def remember_secrets(*urls: str | None) -> None:
             for match in _QUERY_SECRET.finditer(part):
                 spans.add(":" + match["secret"])
             for span in spans:
-                _user, colon, password = span.partition(":")
-                if colon:
+                user, colon, password = span.partition(":")
+                if colon and password != user:  # guest:guest: the user name is shown anyway
                     for form in (password, unquote(password)):
                         if len(form) >= 4:
                             _secrets.add(form)
@@ -157,6 +158,12 @@ def mask_secrets(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
+    return _mask_forms(text)
+
+
+def _mask_forms(text: str) -> str:
+    """``user:password@`` and ``?password=`` forms masked (not the remembered passwords:
+    a URL is masked by its form alone, and a user named like the password stays readable)."""
     text = _URL_USERINFO.sub(lambda m: f"{m['head']}{MASK if m['secret'] else ''}@", text)
     return _QUERY_SECRET.sub(lambda m: f"{m['head']}{MASK}", text)
 
