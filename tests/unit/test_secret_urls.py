@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taskwatch.config import ConfigError, Settings
 from taskwatch.sources.errors import describe
@@ -135,3 +139,37 @@ def test_a_wrapped_refusal_is_found_through_the_cause():
 
 def test_an_outage_is_not_called_an_authentication_failure():
     assert describe(ConnectionRefusedError(111, "Connection refused")) == "[Errno 111] Connection refused"
+
+
+# -- properties: any password, every URL kind ------------------------------------------------------
+
+MARK = "ZQXJ"  # in every generated password, nowhere else
+passwords = st.builds(lambda a, b: a + MARK + b, *(st.text(alphabet="@/#?:%;,'\" abc", max_size=8),) * 2)
+PROPERTY = settings(max_examples=300, deadline=None, database=None)
+
+
+@PROPERTY
+@given(password=passwords, user=st.sampled_from(["", "u", "guest"]),
+       scheme=st.sampled_from(["redis", "rediss", "amqp", "http", "postgresql", "db+postgresql", "mongodb"]),
+       tail=st.sampled_from(["h", "h:6379/0", "h/0?ssl_cert_reqs=none", "h//", "[::1]:5/db"]))
+def test_no_password_survives_masking(password, user, scheme, tail):
+    url = f"{scheme}://{user}:{password}@{tail}"
+    assert MARK not in mask_url(url)
+    assert MARK not in mask_url(f"redis://h/0;{url}")
+    if not any(c in password for c in " '\""):  # free text ends a URL at a space or a quote
+        assert MARK not in mask_secrets(f"Error connecting to {url}: refused, and {url!r}")
+
+
+@PROPERTY
+@given(password=passwords, scheme=st.sampled_from(["redis", "amqp", "http", "postgresql"]))
+def test_an_accepted_url_means_the_password_that_was_masked(password, scheme):
+    """When taskwatch takes a URL, the library that connects reads the whole password from it."""
+    url = f"{scheme}://u:{password}@h:5/db"
+    if url_problem(url) is not None:
+        return
+    if scheme == "postgresql":
+        from sqlalchemy.engine import make_url
+
+        assert make_url(url).password == unquote(password)
+    else:
+        assert urlsplit(url).password == password
