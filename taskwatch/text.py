@@ -14,11 +14,10 @@ AUTH_FAILED = "authentication failed"
 
 # scheme://user:password@host in free text: the user name has no ':', '/' or
 # '@'; the password runs to the last '@' of the word (it may hold '/', '#',
-# '?', '@', ':', '%', ';' or ',' unencoded), never past a space, a quote or
-# the next URL of a ``a;b`` list.
+# '?', '@', ':', '%', ';' or ',' unencoded), never past a space or a quote
+# (in free text, two URLs of a ``a;b`` list are masked as one: more, never less).
 _URL_USERINFO = re.compile(
-    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s;,'\"]*:)"
-    r"(?P<secret>(?:(?!;\s*[a-zA-Z][a-zA-Z0-9+.\-]*://)[^\s'\"])*)@"
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s;,'\"]*:)(?P<secret>[^\s'\"]*)@"
 )
 # ...?password=secret&...  (redis-py and SQLAlchemy accept these)
 _QUERY_SECRET = re.compile(
@@ -43,8 +42,32 @@ _secrets: set[str] = set()
 
 
 def split_urls(url: str) -> list[str]:
-    """kombu's ``a;b`` failover list as its URLs (a single URL gives itself)."""
-    return _NEXT_URL.split(url)
+    """kombu's ``a;b`` failover list as its URLs (a single URL gives itself).
+
+    A ';' followed by ``scheme://`` may still be inside a password
+    (``redis://u:x;y://@h``): a URL whose ``user:`` has not met its '@' yet
+    runs on to the next one when an '@' follows, so the password is masked
+    whole (and :func:`url_problem` refuses it).
+    """
+    parts = _NEXT_URL.split(url)
+    urls: list[str] = []
+    for i, part in enumerate(parts):
+        if urls and _open_userinfo(urls[-1]) and any("@" in later for later in parts[i:]):
+            urls[-1] += ";" + part
+        else:
+            urls.append(part)
+    return urls
+
+
+def _open_userinfo(url: str) -> bool:
+    """``scheme://user:...`` with no '@' (a ``host:port`` is not a user name and password)."""
+    start = url.find("://")
+    if start < 0:
+        return False
+    rest = url[start + 3:]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    _host, colon, port = authority.rpartition(":")
+    return "@" not in rest and bool(colon) and not port.isdigit()
 
 
 def mask_url(url: str | None) -> str:
@@ -57,7 +80,7 @@ def mask_url(url: str | None) -> str:
     """
     if not url:
         return ""
-    return _mask_forms(";".join(_mask_userinfo(part) for part in split_urls(url)))
+    return ";".join(_mask_forms(_mask_userinfo(part)) for part in split_urls(url))
 
 
 def _mask_userinfo(url: str) -> str:

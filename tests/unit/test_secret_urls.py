@@ -32,6 +32,9 @@ def _no_remembered_secrets():
         ("redis://:a;b@h/0", "redis://:****@h/0"),
         ("redis://:a@b;redis://:c;d@e", "redis://:****@b;redis://:****@e"),
         ("postgresql://u:se/cr?et@h/db", "postgresql://u:****@h/db"),
+        # found by the property below: a ';' then 'scheme://' inside the password
+        ("redis://u:;Zq9x://@h:5/db", "redis://u:****@h:5/db"),
+        ("redis://h:6379;redis://:pw@h2", "redis://h:6379;redis://:****@h2"),
     ],
 )
 def test_an_unencoded_password_is_masked_whole(url, masked):
@@ -51,6 +54,7 @@ def test_an_unencoded_password_is_masked_whole(url, masked):
         "http://guest:a#b@rabbit:15672",
         "postgresql://u:pa@ss@h/db",  # SQLAlchemy ends the password at the first '@'
         "mongodb://u:a/b@h/db",
+        "redis://u:;Zq9x://@h:5/db",  # kombu: 'redis://u:' then 'Zq9x://@h:5/db'
     ],
 )
 def test_credentials_that_parsers_would_misread_are_a_problem_that_quotes_nothing(url):
@@ -67,6 +71,7 @@ def test_credentials_that_parsers_would_misread_are_a_problem_that_quotes_nothin
         "amqp://guest:guest@localhost:5672//",
         "sqlite:////home/me@corp/jobs.sqlite",  # no host part, so no password
         "redis://h:6379/0",
+        "redis://a:1/1;redis://:pw@b:2/2",  # kombu's failover list
         "",
     ],
 )
