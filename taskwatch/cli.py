@@ -61,12 +61,14 @@ def load_settings(values: dict[str, Any]) -> tuple[Settings, Any]:
     config_file = options.pop("config_file", None)
     profile = options.pop("profile", None)
     settings = resolve(options, config_file=config_file, profile=profile)
+    settings.check_urls()
     app = None
     if settings.app:
         from taskwatch.sources.celery_app import app_urls, load_app
 
         app = load_app(settings.app)
         settings = settings.with_app_defaults(*app_urls(app))
+        settings.check_urls()
     if not settings.broker_url:
         raise ConfigError(
             "no broker: pass -b URL or -A APP, set CELERY_BROKER_URL, or add broker_url to a config profile"
@@ -326,6 +328,9 @@ def show_config(ctx: click.Context, **options: Any) -> None:
         config_file=_merged(ctx, **options).get("config_file"),
         profile=_merged(ctx, **options).get("profile"),
     )
+    from taskwatch.text import remember_secrets
+
+    remember_secrets(*(url for _what, url in settings.urls()))
     click.echo(f"config file  {settings.config_file or '(none)'}")
     click.echo(f"profile      {settings.profile or '(none)'}")
     for name, shown, origin in settings.describe():
@@ -398,7 +403,11 @@ def main(argv: list[str] | None = None) -> None:
         rc = 130
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, keep the details reachable
         if os.environ.get("TASKWATCH_DEBUG"):
-            raise
+            import traceback
+
+            # The whole traceback, as asked, but with every password masked.
+            sys.stderr.write(mask_secrets("".join(traceback.format_exc())))
+            sys.exit(1)
         from taskwatch.text import clean, shorten_words
 
         detail = clean(shorten_words(mask_secrets(str(exc))), MAX_ERROR - 100, single_line=True)

@@ -15,11 +15,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from taskwatch.text import mask_url
+from taskwatch.text import mask_url, remember_secrets, url_problem
 
 APP_NAME = "taskwatch"
 CONFIG_FILENAME = "config.toml"
@@ -33,7 +33,18 @@ class ConfigError(Exception):
     """Bad configuration: the message is one line meant for the user."""
 
 
-@dataclass(frozen=True)
+#: The settings that hold URLs (their passwords are secrets), as errors name them.
+URL_SETTINGS = {
+    "broker_url": "broker URL",
+    "result_backend": "result backend URL",
+    "jobstores": "job store URL",
+    "beat_db": "beat database URL",
+    "bridge": "bridge URL",
+    "rabbitmq_api": "RabbitMQ API URL",
+}
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
     app: str | None = None
     broker_url: str | None = None
@@ -82,12 +93,39 @@ class Settings:
                 origins[name] = f"app:{self.app}"
         return replace(self, origins=origins, **changes) if changes else self
 
+    def urls(self) -> list[tuple[str, str]]:
+        """``(what, url)`` for every URL set, ``what`` as errors name it ("job store URL")."""
+        found = []
+        for name, what in URL_SETTINGS.items():
+            value = getattr(self, name)
+            for url in value if isinstance(value, tuple) else (value,):
+                if url:
+                    found.append((what, url))
+        return found
+
+    def check_urls(self) -> None:
+        """Refuse a URL whose password cannot be read unambiguously (one line, nothing of it echoed),
+        and have every password of these URLs masked wherever it might appear later."""
+        remember_secrets(*(url for _what, url in self.urls()))
+        for what, url in self.urls():
+            problem = url_problem(url)
+            if problem:
+                raise ConfigError(f"bad {what} {mask_url(url)!r}: {problem}")
+
+    def __repr__(self) -> str:
+        # A crash report (Textual's shows every frame's locals) must not carry a password.
+        shown = ", ".join(
+            f"{f.name}={_masked(getattr(self, f.name)) if f.name in URL_SETTINGS else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"Settings({shown})"
+
     def describe(self) -> list[tuple[str, str, str]]:
         """(setting, shown value, origin) rows with secrets masked."""
         rows = []
         for name in _KEYS:
             value = getattr(self, name)
-            if name in ("broker_url", "result_backend", "rabbitmq_api", "beat_db", "bridge"):
+            if name in URL_SETTINGS and name != "jobstores":
                 shown = mask_url(value) or "-"
             elif name == "jobstores":
                 shown = ", ".join(mask_url(v) for v in value) or "-"
@@ -95,6 +133,12 @@ class Settings:
                 shown = "-" if value is None else str(value)
             rows.append((name, shown, self.origins.get(name, DEFAULT)))
         return rows
+
+
+def _masked(value: Any) -> str:
+    if isinstance(value, tuple):
+        return repr(tuple(mask_url(v) for v in value))
+    return repr(mask_url(value) if value else value)
 
 
 def _layer_of(origin: str) -> str:

@@ -9,48 +9,95 @@ from __future__ import annotations
 import re
 
 MASK = "****"
+#: How every source words a refused password, whatever its client library calls it.
+AUTH_FAILED = "authentication failed"
 
-# scheme://user:password@host  (the password may be empty or contain '@').
+# scheme://user:password@host in free text: the user name has no ':', '/' or
+# '@'; the password runs to the last '@' of the word (it may hold '/', '#',
+# '?', '@', ':', '%', ';' or ',' unencoded), never past a space or a quote
+# (in free text, two URLs of a ``a;b`` list are masked as one: more, never less).
 _URL_USERINFO = re.compile(
-    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s;,'\"]*:)(?P<secret>[^/\s;,'\"]*)@"
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s;,'\"]*:)(?P<secret>[^\s'\"]*)@"
 )
 # ...?password=secret&...  (redis-py and SQLAlchemy accept these)
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&](?:password|passwd|pwd|secret|token|sentinel_password)=)(?P<secret>[^&\s;,'\"]*)",
     re.IGNORECASE,
 )
+# kombu's failover list ``redis://a;redis://b``: a ';' starts a new URL only
+# when one follows it (a password may hold a ';').
+_NEXT_URL = re.compile(r";(?=\s*[a-zA-Z][a-zA-Z0-9+.\-]*://)")
+#: Schemes SQLAlchemy parses (``make_url``: the password ends at the first '@').
+_SQL_SCHEMES = frozenset({"postgresql", "postgres", "mysql", "mariadb", "sqlite", "oracle", "mssql", "db"})
+
+#: Why a URL with an unencoded delimiter in its credentials cannot be used;
+#: never echoes any part of the URL.
+ENCODE_DELIMITERS = (
+    "the password contains '/', '#', '?' or ';' (or the URL an '@' after its host): "
+    "percent-encode it (%2F, %23, %3F, %3B, %40)"
+)
+ENCODE_AT = "the password contains '@': percent-encode it (%40)"
+
+_secrets: set[str] = set()
+
+
+def split_urls(url: str) -> list[str]:
+    """kombu's ``a;b`` failover list as its URLs (a single URL gives itself).
+
+    A ';' followed by ``scheme://`` may still be inside a password
+    (``redis://u:x;y://@h``): a URL whose ``user:`` has not met its '@' yet
+    runs on to the next one when an '@' follows, so the password is masked
+    whole (and :func:`url_problem` refuses it).
+    """
+    parts = _NEXT_URL.split(url)
+    urls: list[str] = []
+    for i, part in enumerate(parts):
+        if urls and _open_userinfo(urls[-1]) and any("@" in later for later in parts[i:]):
+            urls[-1] += ";" + part
+        else:
+            urls.append(part)
+    return urls
+
+
+def _open_userinfo(url: str) -> bool:
+    """``scheme://user:...`` with no '@' (a ``host:port`` is not a user name and password)."""
+    start = url.find("://")
+    if start < 0:
+        return False
+    rest = url[start + 3:]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    _host, colon, port = authority.rpartition(":")
+    return "@" not in rest and bool(colon) and not port.isdigit()
 
 
 def mask_url(url: str | None) -> str:
     """Return ``url`` with every password replaced by ``****``.
 
     Works on kombu's multi-host form (``redis://a;redis://b``), on URLs with
-    only a password (``redis://:pw@host``) and on ``?password=`` queries.
-    ``None`` becomes the empty string.
+    only a password (``redis://:pw@host``), on ``?password=`` queries and on
+    passwords holding unencoded ``/ # ? @ : % ;``. ``None`` becomes the
+    empty string.
     """
     if not url:
         return ""
-    return mask_secrets(";".join(_mask_userinfo(part) for part in url.split(";")))
+    return ";".join(_mask_forms(_mask_userinfo(part)) for part in split_urls(url))
 
 
 def _mask_userinfo(url: str) -> str:
     """Mask the password of one URL, whatever characters it holds.
 
-    The free-text pattern of ``mask_secrets`` must stop at quotes and commas
+    The free-text pattern of ``mask_secrets`` must stop at quotes and spaces
     (error messages quote URLs); a URL alone may have them in its password.
-    The userinfo ends at the last ``@`` before any query: when in doubt, more
-    is masked, never less.
+    The parsers disagree on where an unencoded password ends (urllib, kombu
+    and redis-py at the first '/', '?' or '#'; SQLAlchemy at the first '@'),
+    so the widest reading is masked: up to the last '@' of the URL. When in
+    doubt, more is masked, never less.
     """
     start = url.find("://")
     if start < 0:
         return url
     start += 3
-    end = len(url)
-    for mark in ("?", "#"):
-        found = url.find(mark, start)
-        if found >= 0:
-            end = min(end, found)
-    at = url.rfind("@", start, end)
+    at = url.rfind("@", start)
     if at < 0:
         return url
     user, colon, password = url[start:at].partition(":")
@@ -59,11 +106,87 @@ def _mask_userinfo(url: str) -> str:
     return f"{url[:start]}{user}:{MASK if password else ''}{url[at:]}"
 
 
+def url_problem(url: str | None) -> str | None:
+    """Why the credentials of ``url`` cannot be read unambiguously, or None.
+
+    A password with an unencoded '/', '#' or '?' ends the host part early
+    for urllib, kombu, redis-py and httpx (``redis://:se/cr#et@h`` is host
+    '' and port 'se' to them), and one with an '@' ends it early for
+    SQLAlchemy; kombu splits a URL at every ';' (its failover list): each
+    would connect somewhere else or fail quoting a piece of the password.
+    The reason never quotes the URL.
+    """
+    for part in split_urls(url or ""):
+        start = part.find("://")
+        if start < 0:
+            continue
+        rest = part[start + 3:]
+        end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        if end > 0 and "@" in rest[end:]:
+            return ENCODE_DELIMITERS
+        scheme = part[:start].strip().lower().split("+", 1)[0]
+        if scheme in _SQL_SCHEMES:
+            if rest[:end].count("@") > 1:
+                return ENCODE_AT
+        elif ";" in rest[: max(rest.rfind("@"), 0)]:
+            return ENCODE_DELIMITERS
+    return None
+
+
+def remember_secrets(*urls: str | None) -> None:
+    """Have :func:`mask_secrets` mask the passwords of ``urls`` wherever they appear.
+
+    For the URLs taskwatch was given: a client library's message may quote
+    a password (or a URL it misread) outside any ``user:password@`` form.
+    Every reading of each password is kept (as written, percent-decoded,
+    the widest span); ones shorter than 4 characters are not, as masking
+    them in free text would mangle ordinary words, nor one equal to its
+    user name.
+    """
+    from urllib.parse import unquote
+
+    for url in urls:
+        for part in split_urls(url or ""):
+            start = part.find("://")
+            if start < 0:
+                continue
+            start += 3
+            at = part.rfind("@", start)
+            first_at = part.find("@", start)
+            spans = {part[start:at], part[start:first_at]} if at >= 0 else set()
+            rfc_end = min((i for i in (part.find(c, start) for c in "/?#") if i >= 0), default=len(part))
+            if 0 <= first_at < rfc_end:
+                spans.add(part[start:part.rfind("@", start, rfc_end)])
+            for match in _QUERY_SECRET.finditer(part):
+                spans.add(":" + match["secret"])
+            for span in spans:
+                user, colon, password = span.partition(":")
+                if colon and password != user:  # guest:guest: the user name is shown anyway
+                    for form in (password, unquote(password)):
+                        if len(form) >= 4:
+                            _secrets.add(form)
+
+
+def forget_secrets() -> None:
+    """Drop what :func:`remember_secrets` kept (for tests)."""
+    _secrets.clear()
+
+
 def mask_secrets(text: str) -> str:
     """Mask credentials of every URL found anywhere in ``text``.
 
-    Use it on error messages and log lines, which often quote a URL.
+    Use it on error messages and log lines, which often quote a URL. The
+    passwords :func:`remember_secrets` kept are masked wherever they appear.
     """
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return _mask_forms(text)
+
+
+def _mask_forms(text: str) -> str:
+    """``user:password@`` and ``?password=`` forms masked (not the remembered passwords:
+    a URL is masked by its form alone, and a user named like the password stays readable)."""
     text = _URL_USERINFO.sub(lambda m: f"{m['head']}{MASK if m['secret'] else ''}@", text)
     return _QUERY_SECRET.sub(lambda m: f"{m['head']}{MASK}", text)
 

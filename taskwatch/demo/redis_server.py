@@ -71,12 +71,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _answers_ping(port: int) -> bool:
+def _answers_ping(port: int, password: str | None = None) -> bool:
     # No retries: redis-py 8's default policy (3 retries, exponential backoff)
     # takes ~4 s to report a refused connection.
     client = redis.Redis(
         host=_HOST,
         port=port,
+        password=password,
         socket_timeout=0.5,
         socket_connect_timeout=0.5,
         retry=Retry(NoBackoff(), 0),
@@ -97,6 +98,8 @@ class RedisServer:
     A working directory it created itself is removed by ``stop()``. ``args``
     go to the server after taskwatch's own, as ``redis.conf`` lines would
     (``["--client-output-buffer-limit", "pubsub", "16kb", "8kb", "1"]``).
+    ``password`` sets ``requirepass`` (any characters: it is passed as one
+    argument, never through a shell or a URL).
     """
 
     def __init__(
@@ -105,7 +108,9 @@ class RedisServer:
         executable: str | None = None,
         workdir: str | None = None,
         args: Sequence[str] = (),
+        password: str | None = None,
     ) -> None:
+        self._password = password
         self._port = port if port is not None else free_port()
         self._pick_port = port is None
         self._executable = executable
@@ -142,7 +147,12 @@ class RedisServer:
         return self._process is not None and self._process.poll() is None
 
     def url(self, db: int = 0) -> str:
-        return f"redis://{_HOST}:{self._port}/{db}"
+        """The server's URL, with its password percent-encoded when it has one."""
+        if self._password is None:
+            return f"redis://{_HOST}:{self._port}/{db}"
+        from urllib.parse import quote
+
+        return f"redis://:{quote(self._password, safe='')}@{_HOST}:{self._port}/{db}"
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -198,7 +208,7 @@ class RedisServer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<RedisServer {self.url()} {state} pid={self.pid}>"
+        return f"<RedisServer {_HOST}:{self._port} {state} pid={self.pid}>"
 
     # -- internals ----------------------------------------------------------
 
@@ -218,6 +228,7 @@ class RedisServer:
             "--appendonly", "no",
             "--dir", str(workdir),
             "--daemonize", "no",
+            *(("--requirepass", self._password) if self._password is not None else ()),
             *self._args,
         ]  # fmt: skip
 
@@ -234,7 +245,7 @@ class RedisServer:
                 raise DemoError(
                     f"redis-server exited with code {self._process.returncode}:\n{self._log_tail()}"
                 )
-            if _answers_ping(self._port):
+            if _answers_ping(self._port, self._password):
                 return
             if time.monotonic() > deadline:
                 self.kill()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from taskwatch.sources.errors import SourceError, describe
-from taskwatch.text import mask_url
+from taskwatch.sources.errors import SourceError, describe, is_auth_failure
+from taskwatch.text import mask_url, url_problem
 
 if TYPE_CHECKING:
     from kombu import Connection
@@ -32,6 +32,9 @@ def connection(url: str, timeout: float = 3.0) -> Connection:
 
     if not url or "://" not in url:
         raise BadURL(f"bad broker URL {mask_url(url)!r}: expected transport://host, e.g. redis://localhost:6379/0")
+    problem = url_problem(url)
+    if problem:
+        raise BadURL(f"bad broker URL {mask_url(url)!r}: {problem}")
     options = {
         # redis-py
         "socket_connect_timeout": timeout,
@@ -60,6 +63,8 @@ def probe(url: str, timeout: float = 3.0) -> None:
     except (ValueError, TypeError) as exc:
         raise BadURL(f"bad broker URL {mask_url(url)!r}: {describe(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - kombu wraps transport errors in many types
+        if is_auth_failure(exc):  # it answered: a rotated password is not an outage
+            raise Unreachable(f"broker {mask_url(url)}: {describe(exc)}") from None
         raise Unreachable(f"cannot reach broker {mask_url(url)}: {describe(exc)}") from None
     finally:
         conn.release()

@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
-from taskwatch.text import clean, mask_secrets
+from taskwatch.text import AUTH_FAILED, clean, mask_secrets
 
 
 class SourceError(Exception):
     """A source could not do its job; ``str()`` is a one-line, masked message."""
 
 
+#: What the servers and clients say when a password (or user) is refused: Redis
+#: (``WRONGPASS``, ``NOAUTH``, ``invalid password``), RabbitMQ (``ACCESS_REFUSED``),
+#: PostgreSQL, MySQL (``Access denied for user``) and MongoDB (``Authentication failed``).
+_AUTH_WORDS = (
+    "wrongpass",
+    "noauth",
+    "invalid username-password",
+    "invalid password",
+    "access_refused",
+    "password authentication failed",
+    "authentication failed",
+    "access denied for user",
+    "401 unauthorized",
+)
+#: Exception class names that mean the same, whatever their message.
+_AUTH_TYPES = ("AuthenticationError", "AccessRefused", "AuthenticationFailed")
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) says a password or user was refused."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(cls.__name__ in _AUTH_TYPES for cls in type(current).__mro__):
+            return True
+        text = str(current).lower()
+        if any(word in text for word in _AUTH_WORDS):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 def describe(exc: BaseException) -> str:
-    """One masked line naming what went wrong, for errors from client libraries."""
+    """One masked line naming what went wrong, for errors from client libraries.
+
+    A refused password reads "authentication failed: …" whatever the client
+    library calls it (a rotated password is not an unreachable server).
+    """
     text = str(exc) or type(exc).__name__
     if isinstance(exc, KeyError) and exc.args:
         text = str(exc.args[0])
+    if AUTH_FAILED not in text.lower() and is_auth_failure(exc):
+        text = f"{AUTH_FAILED}: {text}"
     return clean(mask_secrets(text), 300, single_line=True)

@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from taskwatch.sources.broker import BadURL
 from taskwatch.sources.errors import describe
-from taskwatch.text import clean, mask_url
+from taskwatch.text import clean, mask_url, url_problem
 
 if TYPE_CHECKING:
     import redis
@@ -180,6 +180,9 @@ def parse_redis_url(
     parts = [u.strip() for u in (url or "").split(";") if u.strip()]
     if not parts or "://" not in parts[0]:
         raise bad("expected redis://host:port/db")
+    problem = url_problem(url)
+    if problem:
+        raise bad(problem)
     try:
         if _scheme(parts[0]) == "sentinel":
             targets = (_sentinel_target(parts, ssl_options),)

@@ -259,6 +259,22 @@ class TaskwatchApp(ActionKeys, App[int]):
             self._collector.release()
             self._run_finished = True
 
+    def _fatal_error(self) -> None:
+        """A crash report without secrets (overrides Textual 8's, which shows every
+        frame's local variables: settings, URLs and clients with their passwords).
+
+        The plain traceback, every line passed through ``mask_secrets``; the
+        exit and the bell as Textual's own.
+        """
+        import traceback
+
+        from rich.text import Text
+
+        self.bell()
+        report = mask_secrets("".join(traceback.format_exc()))
+        self._exit_renderables.append(Text(clean(report, 20_000)))
+        self._close_messages_no_wait()
+
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             # Until this key's answer is on screen: no garbage collection, and

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from taskwatch.sources.errors import SourceError
 from taskwatch.sources.redis_url import REDIS_SCHEMES, RedisURL, RedisURLError, parse_redis_url
-from taskwatch.text import clean, mask_url
+from taskwatch.text import clean, mask_url, url_problem
 
 __all__ = ["BadJobStoreURL", "StoreLocation", "parse_store_url"]
 
@@ -114,6 +114,9 @@ def parse_store_url(url: str) -> StoreLocation:
 
     if not url or "://" not in url:
         raise bad("expected redis://host:port/db, postgresql://…, mysql://…, sqlite:///file or mongodb://…")
+    problem = url_problem(url)
+    if problem:
+        raise bad(problem)
     scheme = url.split("://", 1)[0].strip().lower()
     base = scheme.split("+", 1)[0]
     try:

@@ -33,7 +33,7 @@ from taskwatch.sources.beat.schedules import (
     zone,
 )
 from taskwatch.sources.errors import SourceError, describe
-from taskwatch.text import clean, mask_url
+from taskwatch.text import clean, mask_url, url_problem
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -59,6 +59,9 @@ def parse_db_url(url: str) -> sa.engine.URL:
     except ImportError:
         raise DjangoBeatError("reading django-celery-beat's tables needs SQLAlchemy "
                               "(pip install sqlalchemy)") from None
+    problem = url_problem(url)
+    if problem:
+        raise DjangoBeatError(f"bad beat database URL {mask_url(url)!r}: {problem}")
     try:
         parsed = sa.engine.make_url(url)
     except Exception as exc:  # noqa: BLE001 - ArgumentError, ValueError

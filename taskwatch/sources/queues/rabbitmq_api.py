@@ -16,7 +16,7 @@ from taskwatch.sources.queues.common import (
     QueueProbeError,
     is_internal_queue,
 )
-from taskwatch.text import clean, mask_secrets, mask_url
+from taskwatch.text import AUTH_FAILED, clean, mask_secrets, mask_url, url_problem
 
 if TYPE_CHECKING:
     import httpx
@@ -58,6 +58,9 @@ class ManagementQueueProbe:
         self.api_url = api_url
         self.timeout = timeout
         self.vhost = vhost or "/"
+        problem = url_problem(api_url)
+        if problem:
+            raise BadURL(f"bad RabbitMQ API URL {mask_url(api_url)!r}: {problem}")
         try:
             url = httpx.URL(api_url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -139,7 +142,7 @@ class ManagementQueueProbe:
             except httpx.HTTPError as exc:
                 raise self._error(describe(exc)) from None
             if response.status_code == 401:
-                raise self._error("the management API refused the credentials (401)")
+                raise self._error(f"{AUTH_FAILED}: the management API refused the credentials (401)")
             if response.status_code == 404:
                 raise self._error(f"no vhost {self.vhost!r} (404)")
             if response.status_code != 200:

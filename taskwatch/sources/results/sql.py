@@ -29,7 +29,7 @@ from taskwatch.sources.sql_engine import (
     postgres_engine,
     sqlite_engine,
 )
-from taskwatch.text import clean, mask_url
+from taskwatch.text import clean, mask_url, url_problem
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -76,6 +76,9 @@ class DatabaseResultBackend:
 
     def _make_engine(self, sa_url: str) -> sa.engine.Engine:
         sa = self._sa
+        problem = url_problem(sa_url)
+        if problem:
+            raise UnsupportedBackend(f"bad result backend URL {mask_url(self.url)!r}: {problem}")
         try:
             parsed = sa.engine.make_url(sa_url)
         except Exception as exc:  # noqa: BLE001 - ArgumentError, ValueError

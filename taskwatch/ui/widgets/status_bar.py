@@ -9,7 +9,7 @@ from textual.widget import Widget
 
 from taskwatch.engine.schedule_book import ScheduleBook
 from taskwatch.engine.state import ClusterState
-from taskwatch.text import clean, mask_url
+from taskwatch.text import AUTH_FAILED, clean, mask_url
 from taskwatch.ui.format import ago, round_rate
 
 
@@ -80,7 +80,9 @@ class StatusBar(Widget):
         if state is None or not self._asked:
             text.append("◌ connecting…", style="italic")
         elif self._broker_error:
-            text.append("✖ broker unreachable", style="bold red")
+            # It answered and refused the password (rotated?): not an outage.
+            refused = AUTH_FAILED in self._broker_error.lower()
+            text.append("✖ broker authentication failed" if refused else "✖ broker unreachable", style="bold red")
             if self._last_ok:
                 text.append(f" (last ok {ago(time.time() - self._last_ok)})", style="red")
         else:
