@@ -63,8 +63,13 @@ def _json(data: bytes | str) -> Any:
     except orjson.JSONDecodeError:
         # orjson insists on valid UTF-8; events are untrusted: decode what
         # can be decoded and keep the rest as replacement characters.
+        # (orjson also refuses nesting past 1024: json then recurses until
+        # Python's limit, which is as undecodable as bad JSON.)
         if isinstance(data, bytes):
-            return json.loads(data.decode("utf-8", errors="replace"))
+            try:
+                return json.loads(data.decode("utf-8", errors="replace"))
+            except RecursionError:
+                raise ValueError("JSON nested too deep") from None
         raise
 
 
