@@ -534,7 +534,7 @@ class TaskwatchApp(ActionKeys, App[int]):
         if self._current_view().selects_tasks:
             self._schedule_select()
 
-    FILTER_SETTLE = 0.2  # seconds without a keystroke before the tasks are selected again
+    FILTER_SETTLE = 0.3  # seconds without a keystroke before the tasks are selected again
 
     def _schedule_select(self) -> None:
         """Select the tasks once typing settles: a pass over 100k tasks per
