@@ -417,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 import taskwatch.cli_doctor  # noqa: E402, F401 - `doctor` registers on `cli`
+import taskwatch.cli_jobs  # noqa: E402, F401 - `job` registers on `cli`
 
 # The action commands (revoke, retry, purge, worker, audit) register on `cli`.
 from taskwatch import cli_actions  # noqa: E402, F401
