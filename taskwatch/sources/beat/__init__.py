@@ -33,12 +33,9 @@ class BeatSettingError(SourceError):
 
 
 def _conf_get(conf: Any, key: str) -> Any:
-    if conf is None:
-        return None
-    try:
-        return conf.get(key)
-    except Exception:  # noqa: BLE001 - a conf object that misbehaves
-        return None
+    from taskwatch.sources.beat.schedules import _get
+
+    return _get(conf, key)
 
 
 def uses_redbeat(conf: Any) -> bool:
