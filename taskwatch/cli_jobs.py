@@ -20,21 +20,18 @@ from typing import Any
 import click
 
 from taskwatch.cli import _merged, cli, common_options, load_settings
-from taskwatch.cli_actions import (
-    Refused,
-    _confirm,
-    _json_option,
-    _refuse_if_read_only,
-    _report,
-    _yes_option,
-)
 from taskwatch.records import ScheduledJob
 from taskwatch.text import clean
 
 ACTIONS = {"pause": "pause", "resume": "resume", "run": "run_now", "remove": "remove"}
 
+# cli_actions imports cli, which imports this module: its helpers are taken
+# when the command runs, never at import (whichever module is imported first).
+
 
 def _find(sources: list[Any], job_id: str) -> tuple[Any, ScheduledJob]:
+    from taskwatch.cli_actions import Refused
+
     found = []
     for source in sources:
         for job in source.jobs():
@@ -52,12 +49,13 @@ def _find(sources: list[Any], job_id: str) -> tuple[Any, ScheduledJob]:
 @cli.command("job")
 @click.argument("action", type=click.Choice(sorted(ACTIONS)))
 @click.argument("job_id")
-@_yes_option
-@_json_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask: act at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit line as JSON.")
 @common_options
 @click.pass_context
 def job(ctx: click.Context, action: str, job_id: str, yes: bool, as_json: bool, **options: Any) -> None:
     """Pause, resume, run now or remove an APScheduler job of a --jobstore."""
+    from taskwatch.cli_actions import Refused, _confirm, _refuse_if_read_only, _report
     from taskwatch.sources.factory import schedule_sources
 
     settings, app = load_settings(_merged(ctx, **options))

@@ -50,3 +50,13 @@ def test_headless_module_does_not_import_textual_or_rich(module):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
+
+
+def test_each_command_module_imports_first_whatever_the_order():
+    """cli imports the command modules, which import cli: none may need another half-imported."""
+    import subprocess
+    import sys
+
+    for module in ("taskwatch.cli_actions", "taskwatch.cli_jobs", "taskwatch.cli_doctor", "taskwatch.cli"):
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (module, done.stderr[-500:])
