@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from taskwatch.engine.sketch import QuantileSketch
-from taskwatch.records import ExactCall
+from taskwatch.records import ExactCall, JobRun
 
 # Celery state names.
 PENDING, SENT, RECEIVED, STARTED = "PENDING", "SENT", "RECEIVED", "STARTED"
@@ -186,3 +186,18 @@ class Counters:
     spooled: int | None = None
     spool_limit: int | None = None
     spool_dropped: int = 0
+
+
+#: the worker column of a failed APScheduler run
+SCHEDULER_WORKER = "apscheduler"
+_SCHEDULER_PREFIX = "apscheduler:"
+
+
+def scheduler_run_id(run: JobRun) -> str:
+    """The task id a failed APScheduler run is kept under."""
+    return f"{_SCHEDULER_PREFIX}{run.job_id}@{run.at:.6f}"
+
+
+def is_scheduler_run(task_id: str) -> bool:
+    """A failed APScheduler run kept among the tasks: no Celery action applies."""
+    return task_id.startswith(_SCHEDULER_PREFIX)

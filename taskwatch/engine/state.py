@@ -14,7 +14,6 @@ running, and an event for a task never seen creates it.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -32,6 +31,7 @@ from taskwatch.engine.entities import (
     REJECTED,
     RETRY,
     REVOKED,
+    SCHEDULER_WORKER,
     SENT,
     STARTED,
     SUCCESS,
@@ -41,6 +41,19 @@ from taskwatch.engine.entities import (
     NameStats,
     Task,
     WorkerInfo,
+    scheduler_run_id,
+)
+from taskwatch.engine.values import (
+    LATEST,
+    MAX_SHORT,
+    MAX_TRACEBACK,
+    SHARED,
+    args_text,
+    bounded_text,
+    duration,
+    intern,
+    moment,
+    number,
 )
 from taskwatch.records import (
     ExactCall,
@@ -52,7 +65,7 @@ from taskwatch.records import (
     TaskPoll,
     WorkerReport,
 )
-from taskwatch.reprs import call_text, tuple_style
+from taskwatch.reprs import call_text
 from taskwatch.text import clean
 
 OFFSET_FOR = 300.0  # seconds a host's clock-offset baseline is kept before it is measured again
@@ -73,60 +86,7 @@ TASK_EVENT_STATE = {
 
 # Bounds on what one task may hold (Celery already cuts args/result reprs
 # at 1024 characters; a traceback can be anything).
-MAX_SHORT = 2048
-MAX_TRACEBACK = 16384
-
-_intern = sys.intern
-
-
-# Values so common that every task holding its own copy would waste memory.
-_SHARED = {v: v for v in ("{}", "()", "[]", "None", "True", "False", "0", "1", "''")}
-
-
-def _text(value: Any, limit: int) -> str | None:
-    """Untrusted text, stored as data: control sequences out, length bounded."""
-    if value is None:
-        return None
-    if type(value) is not str:
-        value = str(value)
-    if len(value) > limit or not value.isprintable():
-        return clean(value, limit)
-    return _SHARED.get(value, value)
-
-
-def _args_text(value: Any) -> str | None:
-    """Positional arguments in Celery's tuple style, once, as they are stored
-    (a producer's ``argsrepr`` of a list reads ``[989, 'csv']``)."""
-    text = _text(value, MAX_SHORT)
-    return tuple_style(text) if text and text[0] == "[" else text
-
-
-def _num(value: Any) -> float | None:
-    """A finite float from a number in a message; None for anything else (or a 400-digit int)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-# Times come from anyone who can publish: 1e300 or inf would crash every
-# clock formatter downstream. Epoch seconds between 1970 and 3000 are kept.
-LATEST = 32_503_680_000.0
-
-
-def _moment(value: Any) -> float | None:
-    """An epoch time from a message, or None when it is not a plausible one."""
-    number = _num(value)
-    return number if number is not None and 0.0 < number < LATEST else None
-
-
-def _duration(value: Any) -> float | None:
-    number = _num(value)
-    return number if number is not None and 0.0 <= number < LATEST else None
-
+_intern = intern
 
 @dataclass
 class ClusterState:
@@ -229,7 +189,7 @@ class ClusterState:
     def _apply_task_event(self, task: Task, state: str, event: Mapping[str, Any]) -> None:
         ts = event.get("timestamp")
         if type(ts) is not float or not 0.0 < ts < LATEST:  # one comparison on the hot path
-            ts = _moment(ts) or 0.0
+            ts = moment(ts) or 0.0
         get = event.get
         # Fields every kind may carry.
         hostname = get("hostname")
@@ -237,7 +197,7 @@ class ClusterState:
             task.sent = ts
             queue = get("queue")
             if queue is not None:
-                task.queue = _intern(_text(queue, 200) or "")
+                task.queue = _intern(bounded_text(queue, 200) or "")
         elif type(hostname) is str:
             worker = self._hostnames.get(hostname)
             if worker is None:
@@ -257,19 +217,19 @@ class ClusterState:
             if task.call is None:
                 args = get("args")
                 if args is not None:
-                    task.args = _args_text(args)
+                    task.args = args_text(args)
                 kwargs = get("kwargs")
                 if kwargs is not None:
-                    task.kwargs = _text(kwargs, MAX_SHORT)
+                    task.kwargs = bounded_text(kwargs, MAX_SHORT)
             retries = get("retries")
             if type(retries) is int:
                 task.retries = retries
             eta = get("eta")
             if eta is not None:
-                task.eta = _text(eta, 64)
+                task.eta = bounded_text(eta, 64)
             expires = get("expires")
             if expires is not None:
-                task.expires = _text(expires, 64)
+                task.expires = bounded_text(expires, 64)
             parent = get("parent_id")
             # A retry is sent from inside the task it retries: Celery names
             # the task its own parent. Its attempts are one task, not a family.
@@ -286,12 +246,12 @@ class ClusterState:
         elif state is STARTED:
             task.started = ts
         elif state is SUCCESS:
-            task.result = _text(get("result"), MAX_SHORT)
+            task.result = bounded_text(get("result"), MAX_SHORT)
             runtime = get("runtime")
-            task.runtime = runtime if type(runtime) is float and 0.0 <= runtime < LATEST else _duration(runtime)
+            task.runtime = runtime if type(runtime) is float and 0.0 <= runtime < LATEST else duration(runtime)
         elif state is FAILURE:
-            task.exception = _text(get("exception"), MAX_SHORT)
-            task.traceback = _text(get("traceback"), MAX_TRACEBACK)
+            task.exception = bounded_text(get("exception"), MAX_SHORT)
+            task.traceback = bounded_text(get("traceback"), MAX_TRACEBACK)
         elif state is RETRY:
             self._retried(task, ts, get("exception"), get("traceback"))
 
@@ -329,7 +289,7 @@ class ClusterState:
         after = max((a.retried for a in attempts), default=0.0)
         received, started = (t if t is not None and after < t <= ts else None
                              for t in (task.received, task.started))
-        attempt = Attempt(received, started, ts, _text(exception, MAX_SHORT), _text(traceback, MAX_TRACEBACK))
+        attempt = Attempt(received, started, ts, bounded_text(exception, MAX_SHORT), bounded_text(traceback, MAX_TRACEBACK))
         kept = (*attempts, attempt) if ts >= after else tuple(sorted((*attempts, attempt), key=_retried_at))
         self.attempts[task.uuid] = kept[-MAX_ATTEMPTS:]
         if task.name is not None:
@@ -379,7 +339,7 @@ class ClusterState:
         worker.last_heartbeat = now
         if worker.offline_at is not None and worker.offline_at < now:
             worker.offline_at = None
-        freq = _num(event.get("freq"))
+        freq = number(event.get("freq"))
         if freq:
             worker.freq = freq
         active = event.get("active")
@@ -390,7 +350,7 @@ class ClusterState:
             worker.processed = processed
         loadavg = event.get("loadavg")
         if isinstance(loadavg, list):
-            worker.loadavg = [float(x) for x in loadavg[:3] if _num(x) is not None]
+            worker.loadavg = [float(x) for x in loadavg[:3] if number(x) is not None]
         sw_ver = event.get("sw_ver")
         if type(sw_ver) is str:
             worker.sw_ver = clean(sw_ver, 40, single_line=True)
@@ -510,9 +470,9 @@ class ClusterState:
                 state = STARTED if held.kind == "active" else RECEIVED
                 if task.state not in FINAL and _rank(task.state) < _rank(state):
                     task.state = state
-                    task.state_ts = max(task.state_ts, _moment(held.time_start) or 0.0)
+                    task.state_ts = max(task.state_ts, moment(held.time_start) or 0.0)
                 if held.kind == "active" and task.started is None:
-                    task.started = _moment(held.time_start)
+                    task.started = moment(held.time_start)
             if poll.active_answered:
                 self._count_active(poll)
             if new or poll.active_answered:
@@ -539,13 +499,13 @@ class ClusterState:
         if held.routing_key is not None:
             task.queue = _intern(clean(held.routing_key, 200, single_line=True))
         if held.eta is not None:
-            task.eta = _text(held.eta, 64)
+            task.eta = bounded_text(held.eta, 64)
 
     @staticmethod
     def _set_call(task: Task, call: ExactCall) -> None:
         if task.call != call:
             task.call = call
-            task.args, task.kwargs = (_SHARED.get(t, t) for t in call_text(call, MAX_SHORT))
+            task.args, task.kwargs = (SHARED.get(t, t) for t in call_text(call, MAX_SHORT))
 
     def apply_stored_result(self, row: StoredResult, *, recovered: bool) -> bool:
         """Merge a result-backend row. True if the task was new."""
@@ -563,7 +523,7 @@ class ClusterState:
             if row.call is not None:
                 self._set_call(task, row.call)
             elif task.args is None:
-                task.args, task.kwargs = _args_text(row.args) if row.args else None, row.kwargs or None
+                task.args, task.kwargs = args_text(row.args) if row.args else None, row.kwargs or None
             status = KNOWN_STATES.get(row.status, row.status)
             # A RETRY row's exception is an earlier attempt's, never the task's outcome.
             for attr in _ROW_FIELDS if status is not RETRY else _ROW_FIELDS[2:]:
@@ -576,7 +536,7 @@ class ClusterState:
                 task.children = [c for c in row.children if c != task.uuid] or None
             if row.retries is not None:
                 task.retries = max(task.retries, row.retries)
-            done = _moment(row.date_done)
+            done = moment(row.date_done)
             if status in FINAL and task.state not in FINAL:
                 previous = task.state
                 task.state = status
@@ -731,17 +691,3 @@ def _apply_stats(worker: WorkerInfo, stats: Mapping[str, Any]) -> None:
     if isinstance(total, dict):
         processed = sum(v for v in total.values() if type(v) is int)
         worker.processed = max(worker.processed or 0, processed)
-
-
-#: the worker column of a failed APScheduler run
-SCHEDULER_WORKER = "apscheduler"
-_SCHEDULER_PREFIX = "apscheduler:"
-
-
-def scheduler_run_id(run: JobRun) -> str:
-    return f"{_SCHEDULER_PREFIX}{run.job_id}@{run.at:.6f}"
-
-
-def is_scheduler_run(task_id: str) -> bool:
-    """A failed APScheduler run kept among the tasks: no Celery action applies."""
-    return task_id.startswith(_SCHEDULER_PREFIX)

@@ -27,8 +27,9 @@ from textual import work
 from textual.message import Message
 
 from taskwatch import audit
+from taskwatch.engine.entities import is_scheduler_run
 from taskwatch.engine.schedule_book import APP_STORE, ScheduleRow, undecodable
-from taskwatch.engine.state import FAILURE, REVOKED, is_scheduler_run
+from taskwatch.engine.state import FAILURE, REVOKED
 from taskwatch.records import ActionOutcome, ExactCall
 from taskwatch.text import clean
 from taskwatch.ui.format import relative

@@ -80,8 +80,9 @@ def test_run_history_is_added_once_per_run_bounded_and_failures_listed_newest_fi
 
 
 def test_a_failed_scheduler_run_is_listed_with_failed_tasks_once_and_kept_out_of_name_stats():
+    from taskwatch.engine.entities import is_scheduler_run
     from taskwatch.engine.query import select_with_counts
-    from taskwatch.engine.state import FAILURE, ClusterState, is_scheduler_run
+    from taskwatch.engine.state import FAILURE, ClusterState
 
     state = ClusterState()
     job = ScheduledJob(source="apscheduler", store="redis://h/2", id="boom", name="Boom",

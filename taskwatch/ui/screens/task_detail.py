@@ -6,8 +6,9 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
+from taskwatch.engine.entities import is_scheduler_run
 from taskwatch.engine.query import elapsed, shown_args, timeline
-from taskwatch.engine.state import ClusterState, Task, is_scheduler_run
+from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import strip_control
 from taskwatch.ui.format import STATE_STYLES, duration, precise_time
 from taskwatch.ui.screens.scrolling import TextDetail, scroll_bindings
