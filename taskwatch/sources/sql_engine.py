@@ -79,15 +79,13 @@ def postgres_engine(sa: Any, parsed: sa.engine.URL, timeout: float) -> sa.engine
         "keepalives_count": 3,
         "tcp_user_timeout": seconds * 1000 + 3000,
     }
-    return sa.create_engine(
-        parsed,
-        connect_args=connect_args,
-        pool_size=1,
-        max_overflow=1,
-        pool_timeout=timeout,
-        pool_pre_ping=True,
-        pool_recycle=300,
-    )
+    return _small_pool(sa, parsed, connect_args, timeout)
+
+
+def _small_pool(sa: Any, parsed: sa.engine.URL, connect_args: dict[str, Any], timeout: float) -> sa.engine.Engine:
+    """One connection (and one more under load), checked before use, renewed every 5 minutes."""
+    return sa.create_engine(parsed, connect_args=connect_args, pool_size=1, max_overflow=1,
+                            pool_timeout=timeout, pool_pre_ping=True, pool_recycle=300)
 
 
 def mysql_engine(sa: Any, parsed: sa.engine.URL, timeout: float) -> sa.engine.Engine:
@@ -104,15 +102,7 @@ def mysql_engine(sa: Any, parsed: sa.engine.URL, timeout: float) -> sa.engine.En
         "write_timeout": seconds,
         "init_command": "SET SESSION TRANSACTION READ ONLY",
     }
-    return sa.create_engine(
-        parsed,
-        connect_args=connect_args,
-        pool_size=1,
-        max_overflow=1,
-        pool_timeout=timeout,
-        pool_pre_ping=True,
-        pool_recycle=300,
-    )
+    return _small_pool(sa, parsed, connect_args, timeout)
 
 
 def sqlite_engine(sa: Any, database: str, timeout: float) -> sa.engine.Engine:
