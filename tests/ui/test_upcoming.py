@@ -67,3 +67,25 @@ def test_upcoming_at_80x24_shows_every_entry_with_its_day_and_turns_late_when_be
         asyncio.run(scenario())
     finally:
         beat.stop()
+
+
+def test_a_store_error_in_the_hint_is_shown_as_text_not_markup():
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    from taskwatch.ui.views.registry import _show_hint
+
+    shown = "✖ redis://h/2: [bold]WRONGTYPE[/bold] [red]x"
+
+    class Hint(App):
+        def compose(self) -> ComposeResult:
+            yield Static(id="hint")
+
+    async def scenario() -> None:
+        async with Hint().run_test() as pilot:
+            hint = pilot.app.query_one("#hint", Static)
+            _show_hint(hint, True, shown)
+            await pilot.pause()
+            assert str(hint.render()) == shown
+
+    asyncio.run(scenario())

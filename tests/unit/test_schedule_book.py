@@ -99,3 +99,4 @@ def test_a_failed_scheduler_run_is_listed_with_failed_tasks_once_and_kept_out_of
                                                                    "RuntimeError('boom')")
     assert task.runtime == 0.25 and task.args == "('x',)"
     assert "app.jobs:boom" not in state.names
+

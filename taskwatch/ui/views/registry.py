@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widget import Widget
@@ -133,9 +134,10 @@ def show_tasks_hint(app: TaskwatchApp, tasks: TaskList) -> None:
 
 
 def _show_hint(hint: Static, shown: bool, text: str | None = None) -> None:
-    """Show or hide a view's hint, touching it only when something changes (drawn every tick)."""
+    """Show or hide a view's hint, touching it only when something changes (drawn every tick).
+    The text is data (a store's name and error can hold brackets): never markup."""
     if text is not None and str(hint.content) != text:
-        hint.update(text)
+        hint.update(Text(text))
     if hint.display != shown:
         hint.display = shown
 
