@@ -236,7 +236,7 @@ def test_an_apscheduler_job_overdue_after_its_scheduler_stopped_warns(healthy):
         scheduler.stop()
     client = redis.Redis.from_url(store, socket_timeout=5)
     try:
-        # "fast" runs every 2 s with APScheduler's default grace of 1 s
+        # "fast" runs every second with APScheduler's default grace of 1 s
         wait_until(lambda: (client.zscore("apscheduler.run_times", "fast") or time.time()) < time.time() - 2.5,
                    what="the stopped scheduler's job to pass its grace")
     finally:

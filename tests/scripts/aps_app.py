@@ -76,10 +76,10 @@ def add_classic(scheduler: AsyncIOScheduler, now: datetime) -> None:
 
 
 def add_fast(scheduler: AsyncIOScheduler, now: datetime) -> None:
-    """A job every 2 s and one that raises every 2 s (for history and live control)."""
-    scheduler.add_job(f"{JOBS}:tick", IntervalTrigger(seconds=2, timezone=UTC), id="fast", name="Fast",
+    """A job every second and one that raises every second (for history and live control)."""
+    scheduler.add_job(f"{JOBS}:tick", IntervalTrigger(seconds=1, timezone=UTC), id="fast", name="Fast",
                       args=["fast"], replace_existing=True)
-    scheduler.add_job(f"{JOBS}:boom", IntervalTrigger(seconds=2, timezone=UTC), id="boom", name="Boom",
+    scheduler.add_job(f"{JOBS}:boom", IntervalTrigger(seconds=1, timezone=UTC), id="boom", name="Boom",
                       args=["boom"], replace_existing=True)
     scheduler.add_job(f"{JOBS}:tick", IntervalTrigger(hours=1, start_date=now + timedelta(hours=1), timezone=UTC),
                       id="hourly", name="Hourly", args=["hourly"], replace_existing=True)
