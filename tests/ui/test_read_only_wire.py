@@ -4,7 +4,7 @@ worker, a queue holding a message, a failed task, APScheduler jobs in a real Red
 job store served by a live scheduler with the bridge attached), while Redis
 MONITOR records the one server that is broker, result backend, job store and
 bridge. Only reads and inspect broadcasts reach it; the bridge is sent nothing;
-every refused key is greyed and says why. The read-only ``taskwatch job`` commands
+every refused key is greyed and, pressed, says why. The read-only ``taskwatch job`` commands
 refuse in one line, sending nothing either."""
 
 from __future__ import annotations
@@ -179,13 +179,24 @@ def test_a_read_only_session_and_job_commands_send_only_reads_and_inspect_broadc
                             refresh_interval=0.5, read_only=True, backfill=0)
         app = TaskwatchApp(settings)
         pressed: list[str] = []
+        notes: list[str] = []  # what the app said (it says it still)
+        notify = app.notify
+
+        def recording(message, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            notes.append(str(message))
+            return notify(message, *args, **kwargs)
+
+        app.notify = recording
+        said_why: set[tuple[str, str]] = set()
 
         async def press(pilot, key: str) -> None:
-            depth = len(app.screen_stack)
+            depth, before, where = len(app.screen_stack), len(notes), type(app.screen).__name__
             await pilot.press(key)
             await pilot.pause()
             pressed.append(key)
             assert len(app.screen_stack) == depth, (key, app.screen)  # greyed: nothing opened, never asked
+            if any("read-only" in note for note in notes[before:]):
+                said_why.add((where if depth > 1 else app.view, key))
 
         async def scenario() -> None:
             async with app.run_test(size=(100, 30)) as pilot:
@@ -217,7 +228,14 @@ def test_a_read_only_session_and_job_commands_send_only_reads_and_inspect_broadc
                         await pilot.pause()
                     await pilot.press("escape")  # Enter on a task name filtered the tasks by it
                     await press(pilot, "space")
-                # Why they are greyed: the status line says READ-ONLY and the keys' list says so per key.
+                # Why they are greyed: each key says so where it would act, the status
+                # line says READ-ONLY and the keys' list says so per key.
+                expected = {(view, key) for key, action in VIEW_KEYS.items()
+                            for view in ("workers", "queues", "tasks", "names", "upcoming")
+                            if VIEW_ACTIONS[action].applies_to(view)}
+                expected |= {("ScheduleDetail", "t"), ("ScheduleDetail", "p"), ("ScheduleDetail", "D"),
+                             ("QueuePeek", "x")}
+                assert said_why == expected, (said_why ^ expected)
                 assert "READ-ONLY" in str(app.query_one("StatusBar").render())
                 await pilot.press("question_mark")
                 await pilot_wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the keys' list")
