@@ -124,12 +124,17 @@ def messages(n_tasks: int, *, db: int = 0, batch: int = 12, seed: int = 7, fail_
     return out
 
 
+def heartbeat(hostname: str, clock: int, timestamp: float, *, active: int = 0, processed: int = 0) -> bytes:
+    """One ``worker-heartbeat`` message as a Celery 5.7 worker publishes it
+    (every ``freq`` = 2 s) on ``/<db>.celeryev/worker.heartbeat``."""
+    beat = {"hostname": hostname, "utcoffset": 0, "pid": 999, "clock": clock, "freq": 2.0,
+            "active": active, "processed": processed, "loadavg": [1.0, 0.9, 0.8],
+            "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
+            "timestamp": timestamp, "type": "worker-heartbeat"}
+    return envelope(beat, "worker.heartbeat", hostname)
+
+
 def _heartbeats(prefix: str, hosts: list[str], count: int, event: dict) -> list[Message]:
-    out = []
-    for i, h in enumerate(hosts):
-        beat = {"hostname": h, "utcoffset": 0, "pid": 999, "clock": count, "freq": 2.0,
-                "active": 4, "processed": count // len(hosts), "loadavg": [1.0, 0.9, 0.8],
-                "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
-                "timestamp": event["timestamp"] + i * 1e-6, "type": "worker-heartbeat"}
-        out.append(Message(prefix + "worker.heartbeat", envelope(beat, "worker.heartbeat", h), 1))
-    return out
+    return [Message(prefix + "worker.heartbeat",
+                    heartbeat(h, count, event["timestamp"] + i * 1e-6, active=4, processed=count // len(hosts)), 1)
+            for i, h in enumerate(hosts)]

@@ -119,6 +119,7 @@ class Monitor:
             except ValueError as exc:  # a URL the receiver cannot use
                 self.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
         self._rounds = 0
+        self._silent: set[str] = set()  # alive by heartbeat, did not answer when last asked
         self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
         self._expiry_gap: Gap | None = None  # the gap opened while behind RabbitMQ's event TTL
         self._queue_probe: QueueProbe | None = None
@@ -272,16 +273,26 @@ class Monitor:
         now = report.started_at
         expect = self.state.hosts_alive_by_heartbeat(now)
         repairing = bool(self.state.gaps_to_repair())
-        details = self.state.workers_undescribed() or self._rounds % DETAILS_EVERY == 0
+        details = self.state.workers_undescribed(self._silent) or self._rounds % DETAILS_EVERY == 0
         self._rounds += 1
         if expect and self.events_connected and not details:
-            # Heartbeats say who is alive: ask everything at once.
-            workers, tasks = self.inspector.quick_round(expect)
+            # Heartbeats say who is alive: ask everything at once, but only
+            # those that answered when last asked. A host that heartbeats and
+            # does not answer would cost every round the whole timeout; it is
+            # asked again in the next full round (every DETAILS_EVERY).
+            answering = [host for host in expect if host not in self._silent]
+            if answering:
+                workers, tasks = self.inspector.quick_round(answering)
+                self._silent.update(host for host in answering if host not in workers.pings)
+            else:
+                workers, tasks = WorkerReport(report.started_at), None
         else:
             workers = self.inspector.poll_workers(
                 expect if self.events_connected else (), details=details, on_pong=self._pong,
             )
             tasks = None if workers.broker_error else self.inspector.poll_tasks(sorted(workers.pings))
+            if not workers.broker_error:
+                self._silent = {host for host in expect if host not in workers.pings}
         report.workers = workers
         if workers.broker_error:
             report.errors.append(workers.broker_error)

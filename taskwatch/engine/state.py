@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -442,10 +442,12 @@ class ClusterState:
             return [w.hostname for w in self.workers.values()
                     if w.last_heartbeat is not None and w.online(now)]
 
-    def workers_undescribed(self) -> bool:
-        """No worker known yet, or one whose stats were never read."""
+    def workers_undescribed(self, silent: Collection[str] = ()) -> bool:
+        """No worker known yet, or one whose stats were never read (those in
+        ``silent``, which did not answer when last asked, aside)."""
         with self.lock:
-            return not self.workers or any(w.pool is None for w in self.workers.values())
+            return not self.workers or any(w.pool is None and w.hostname not in silent
+                                           for w in self.workers.values())
 
     def worker_queues(self) -> set[str]:
         with self.lock:

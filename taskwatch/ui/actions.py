@@ -23,8 +23,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.message import Message
+from textual.widgets import Input
 
 from taskwatch import audit
 from taskwatch.engine.entities import is_scheduler_run
@@ -36,6 +37,7 @@ from taskwatch.ui.format import relative
 from taskwatch.ui.screens.args_editor import ArgsEditor
 from taskwatch.ui.screens.confirm import Confirm
 from taskwatch.ui.screens.worker_control import WorkerControl
+from taskwatch.ui.views.registry import VIEW_ACTIONS
 
 if TYPE_CHECKING:
     from taskwatch.monitor import Monitor
@@ -46,6 +48,8 @@ SINCE = (("all", None), ("last 15 min", 900.0), ("last hour", 3600.0), ("last da
 #: the state-changing actions of the views, for check_action and --read-only
 STATE_CHANGING = frozenset({"revoke", "terminate", "retry", "trigger", "purge", "worker_control",
                             "revoke_filtered", "pause", "remove_job"})
+#: the windows' actions that change the cluster: a job's detail (t, p, D), a queue's peek (x)
+WINDOW_CHANGING = frozenset({"job", "remove"})
 RETRYABLE = (FAILURE, REVOKED)
 
 
@@ -69,6 +73,22 @@ def _names(items: list[str], limit: int = 4) -> str:
 class ActionKeys:
     """Mixed into the app: ``action_revoke`` and friends. Needs ``monitor``,
     ``settings``, ``view``, ``marked``, ``selected_in(view)`` and ``filtered_ids()``."""
+
+    # -- read-only: a greyed key says why ------------------------------------
+    def on_key(self, event: events.Key) -> None:
+        """A key that --read-only greys says so when pressed, where it would act
+        (Textual ignores a disabled binding's key without a word)."""
+        if not self.settings.read_only or isinstance(self.focused, Input):  # type: ignore[attr-defined]
+            return  # a key typed into the filter is a character
+        active = self.screen.active_bindings.get(event.key)  # type: ignore[attr-defined]
+        if active is None or active.enabled:
+            return
+        action = active.binding.action.split("(", 1)[0]
+        rule = VIEW_ACTIONS.get(action)
+        views = rule is not None and rule.changes_state and rule.applies_to(self.view)  # type: ignore[attr-defined]
+        if views or action in WINDOW_CHANGING:
+            self.notify(f"{active.binding.description}: refused, taskwatch is read-only (--read-only)",  # type: ignore[attr-defined]
+                        severity="warning", markup=False, timeout=4)
 
     # -- what the keys act on ----------------------------------------------
     def _task_targets(self) -> list[str]:

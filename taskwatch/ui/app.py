@@ -184,8 +184,9 @@ class TaskwatchApp(ActionKeys, App[int]):
         return ViewsScreen(id="_default")
 
     def _on_main_screen(self) -> bool:
-        """The views show: no detail, peek, help or command palette covers them."""
-        return isinstance(self.screen, ViewsScreen)
+        """The views show: no detail, peek, help or command palette covers them
+        (and the app is not closing: a poll's answer may arrive once its screens are gone)."""
+        return bool(self.screen_stack) and isinstance(self.screen, ViewsScreen)
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.settings.broker_url or "", self.settings.profile, self.settings.read_only,
