@@ -27,7 +27,7 @@ from textual import work
 from textual.message import Message
 
 from taskwatch import audit
-from taskwatch.engine.entities import is_scheduler_run
+from taskwatch.engine.entities import LOST, is_scheduler_run
 from taskwatch.engine.schedule_book import APP_STORE, ScheduleRow, undecodable
 from taskwatch.engine.state import FAILURE, REVOKED
 from taskwatch.records import ActionOutcome, ExactCall
@@ -46,7 +46,9 @@ SINCE = (("all", None), ("last 15 min", 900.0), ("last hour", 3600.0), ("last da
 #: the state-changing actions of the views, for check_action and --read-only
 STATE_CHANGING = frozenset({"revoke", "terminate", "retry", "trigger", "purge", "worker_control",
                             "revoke_filtered", "pause", "remove_job"})
-RETRYABLE = (FAILURE, REVOKED)
+# Lost too: as a failed one, it is sent again only after the question, which
+# says that a lost task may yet run (a redelivery, a worker that comes back).
+RETRYABLE = (FAILURE, REVOKED, LOST)
 
 
 class ActionDone(Message):
@@ -189,6 +191,11 @@ class ActionKeys:
             assert call is not None
             lines.append(Text("\nwith exactly: " + _line(json.dumps(
                 {"args": list(call.args), "kwargs": dict(call.kwargs)}, ensure_ascii=False, default=repr), 600)))
+        lost = [i for i in exact if self.monitor.state.tasks[i].state == LOST]  # type: ignore[attr-defined]
+        if lost:
+            lines.append(Text(f"\nLost, not known to have failed: {_names(lost)}. A lost task may still run "
+                              "(redelivered under acks_late, or its worker comes back): it may run twice.",
+                              style="yellow"))
         if inexact:
             lines.append(Text(f"\nNot sent (only a cut repr of their arguments is known; retry them one "
                               f"at a time to write them): {_names(inexact)}", style="yellow"))
