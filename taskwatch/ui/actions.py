@@ -193,8 +193,9 @@ class ActionKeys:
                 {"args": list(call.args), "kwargs": dict(call.kwargs)}, ensure_ascii=False, default=repr), 600)))
         lost = [i for i in exact if self.monitor.state.tasks[i].state == LOST]  # type: ignore[attr-defined]
         if lost:
-            lines.append(Text(f"\nLost, not known to have failed: {_names(lost)}. A lost task may still run "
-                              "(redelivered under acks_late, or its worker comes back): it may run twice.",
+            lines.append(Text(f"\nLost, not known to have failed: {_names(lost)}. It may still run: the broker "
+                              "hands out again what a worker had not acknowledged (tasks not started; running "
+                              "ones under acks_late), and a worker that comes back goes on. It may run twice.",
                               style="yellow"))
         if inexact:
             lines.append(Text(f"\nNot sent (only a cut repr of their arguments is known; retry them one "

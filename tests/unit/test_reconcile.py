@@ -185,3 +185,14 @@ def test_pings_keep_a_worker_online_only_while_it_answers():
     assert s.workers["w1@h"].online(T0 + 4)
     assert not s.workers["w1@h"].online(T0 + 6)
     assert s.workers["w1@h"].down_cause(T0 + 6) == "no answer"
+
+
+def test_the_workers_view_says_why_a_worker_is_offline():
+    from taskwatch.ui.widgets.workers_table import _cells
+
+    s = ClusterState()
+    s.apply_events([heartbeat("w1@h", T0), heartbeat("w2@h", T0)], received_at=T0)
+    s.apply_events([{"type": "worker-offline", "hostname": "w2@h", "timestamp": T0 + 1}], received_at=T0 + 1)
+    shown = {host: _cells(worker, T0 + 3, 20)["state"].plain for host, worker in s.workers.items()}
+    assert shown == {"w1@h": "online", "w2@h": "shut down"}
+    assert _cells(s.workers["w1@h"], T0 + 10, 20)["state"].plain == "no heartbeat"
