@@ -8,6 +8,8 @@ own word on what it holds, given after the round started. So, each round
   (``reserved``, ``scheduled``), whatever the events said before the round
   started: a redelivered task whose first run succeeded runs again. An event
   newer than the round's start is newer than the reply, and is left alone;
+  a revoked task runs again only if the run listed started after the revoke
+  (a terminated task stays listed as active until its pool child is gone);
 * a running or received task that its worker, answering in full (all three
   kinds), no longer lists in two rounds in a row, and that no event moved
   since before the first of them, is :data:`LOST` (two rounds, because a task
@@ -37,6 +39,7 @@ from taskwatch.engine.entities import (
     LOST,
     NOT_HELD,
     RECEIVED,
+    REVOKED,
     SHUT_DOWN,
     STARTED,
     Lost,
@@ -68,6 +71,8 @@ def apply_held(state: ClusterState, task: Task, held: HeldTask, round_start: flo
     if not forward:
         if not before_round(state, task, round_start):
             return  # an event newer than the round's start is newer than the reply
+        if current is REVOKED and wanted is STARTED and (start is None or start <= task.state_ts):
+            return  # terminated: the worker says task-revoked, then lists it until the pool child is gone
         if current in FINAL:  # run again (redelivered): the earlier outcome is not this run's
             task.finished = task.runtime = None
         if wanted is STARTED and start is not None:

@@ -196,3 +196,18 @@ def test_the_workers_view_says_why_a_worker_is_offline():
     shown = {host: _cells(worker, T0 + 3, 20)["state"].plain for host, worker in s.workers.items()}
     assert shown == {"w1@h": "online", "w2@h": "shut down"}
     assert _cells(s.workers["w1@h"], T0 + 10, 20)["state"].plain == "no heartbeat"
+
+
+def test_a_terminated_task_still_listed_while_its_pool_child_dies_stays_revoked():
+    """Terminate: the worker sends task-revoked at once and lists the task as active
+    until it has reaped the child. A run that started after the revoke is a new one."""
+    s = ClusterState()
+    task = running(s)
+    s.apply_events([ev("task-revoked", ts=T0 + 3, terminated=True, signum=15)], received_at=T0 + 3)
+    s.apply_task_poll(poll(T0 + 5, ("active", "w1@h", "t1", T0 + 1)))
+    assert task.state == "REVOKED"
+    for at in (T0 + 7, T0 + 9):
+        s.apply_task_poll(poll(at))
+    assert task.state == "REVOKED" and task.lost is None
+    s.apply_task_poll(poll(T0 + 20, ("active", "w2@h", "t1", T0 + 15), answered=("w1@h", "w2@h")))
+    assert (task.state, task.worker) == ("STARTED", "w2@h")
