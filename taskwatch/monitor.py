@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskwatch.config import Settings
+from taskwatch.engine.reconcile import lost_ids
 from taskwatch.engine.schedule_book import ScheduleBook
 from taskwatch.engine.state import FINAL, ClusterState, Gap
 from taskwatch.records import ExactCall, PeekedMessage, ScheduledJob, TaskPoll, WorkerReport
@@ -299,8 +300,14 @@ class Monitor:
         else:
             self.state.apply_worker_report(workers)
             report.tasks = tasks
+            lost = self.state.sweep_workers(time.time())
             if tasks is not None and not tasks.broker_error:
                 self.state.apply_task_poll(tasks, recovered=repairing)
+                lost += self.state.lost_now
+            if self._rounds % DETAILS_EVERY == 0:  # now and then, every task still lost
+                with self.state.lock:
+                    lost = lost_ids(self.state)
+            self._settle_lost(lost, report)
         self._poll_queues(report)
         self.measure_backlog()
         if not self._backfilled:
@@ -526,6 +533,21 @@ class Monitor:
             report.errors.append(
                 f"result backend: reading older failures {scan.stopped} "
                 f"({scan.found:,} found in {scan.examined:,} results); older ones are not shown")
+
+    def _settle_lost(self, ids: list[str], report: PollReport) -> None:
+        """Tasks just found lost that the result backend knows finished take
+        that outcome: the pool process stores the result itself, even when its
+        worker dies before sending the event."""
+        backend = self.backend() if ids else None
+        if backend is None:
+            return
+        try:
+            for row in backend.get(ids[:1000]).values():
+                if row.status in FINAL:
+                    self.state.apply_stored_result(row, recovered=True)
+        except Exception as exc:  # noqa: BLE001 - the backend is optional
+            report.backend_error = f"result backend: {describe(exc)}"
+            report.errors.append(report.backend_error)
 
     def _repair(self, report: PollReport) -> int:
         """After a gap: fill in what happened meanwhile, marked as recovered."""

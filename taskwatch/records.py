@@ -99,6 +99,9 @@ class TaskPoll:
     #: hostnames whose ``active`` reply came back (an idle worker answers an
     #: empty list): their active count is the number of their active tasks
     active_answered: tuple[str, ...] = ()
+    #: kind -> hostnames whose reply of that kind came back: what they did
+    #: not list, they do not hold (a worker that did not answer says nothing)
+    answered: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # -- queues ------------------------------------------------------------------

@@ -6,20 +6,36 @@ Plain data with ``__slots__`` where there are many (tasks), filled in by
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from taskwatch.engine.sketch import QuantileSketch
 from taskwatch.records import ExactCall, JobRun
+from taskwatch.text import clean
 
 # Celery state names.
 PENDING, SENT, RECEIVED, STARTED = "PENDING", "SENT", "RECEIVED", "STARTED"
 SUCCESS, FAILURE, RETRY, REVOKED, REJECTED = "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED"
 FINAL = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
+# Not a Celery state: no worker holds the task any more (its worker went
+# offline, or stopped listing it) and no outcome was reported. Not final: a
+# later event or stored result (a redelivery, a result written by the pool
+# process) is the real state and replaces it.
+LOST = "LOST"
 # The constants themselves, by name: states compare by identity (``is``) on
 # the hot path, so a state read from elsewhere (a result backend) is mapped
 # to its constant first.
 KNOWN_STATES = {s: s for s in (PENDING, SENT, RECEIVED, STARTED, SUCCESS, FAILURE, RETRY, REVOKED, REJECTED)}
+
+# How far along a task is: an older event moves a task only forward. LOST
+# ranks with STARTED: only a newer event, or an outcome, replaces it.
+_RANKS = {PENDING: 0, SENT: 1, RECEIVED: 2, RETRY: 2, STARTED: 3, LOST: 3}
+
+
+def rank(state: str) -> int:
+    return _RANKS.get(state, 4)
 
 class Task:
     """One task as seen so far. ``recovered`` marks facts filled in after a gap."""
@@ -27,7 +43,7 @@ class Task:
     __slots__ = (
         "uuid", "name", "state", "state_ts", "worker", "queue", "args", "kwargs", "call",
         "result", "exception", "traceback", "retries", "eta", "expires", "sent", "received",
-        "started", "finished", "runtime", "parent_id", "root_id", "children", "recovered",
+        "started", "finished", "runtime", "parent_id", "root_id", "children", "recovered", "lost",
     )
 
     def __init__(self, uuid: str) -> None:
@@ -57,6 +73,8 @@ class Task:
         self.root_id: str | None = None
         self.children: list[str] | None = None
         self.recovered = False
+        # When and why it was last found lost (kept as history once it reports again).
+        self.lost: Lost | None = None
 
     @property
     def exact_args(self) -> bool:
@@ -79,12 +97,42 @@ class Attempt(NamedTuple):
     traceback: str | None
 
 
+class Lost(NamedTuple):
+    """Why a task was found lost: when (local time), on which worker, and why.
+
+    ``cause`` is one of :data:`LOST_CAUSES`; ``since`` is when the worker was
+    last heard from (offline causes) or first failed to list the task
+    (``not held``); ``was`` the task's state before (``STARTED``, ``RECEIVED``).
+    """
+
+    at: float
+    worker: str
+    cause: str
+    since: float
+    was: str
+
+    def reason(self) -> str:
+        since = time.strftime("%H:%M:%S", time.localtime(self.since))
+        doing = "while the task was running" if self.was == "STARTED" else "while it held the task, not started"
+        if self.cause == NOT_HELD:
+            return (f"worker {self.worker} no longer holds it (not in its active, reserved or scheduled "
+                    f"replies since {since}) and no outcome was reported")
+        if self.cause == SHUT_DOWN:
+            return f"worker {self.worker} shut down (at {since}) {doing}"
+        return f"worker {self.worker} went offline ({self.cause} since {since}) {doing}"
+
+
+#: why a worker is offline, and why a task was lost
+NO_HEARTBEAT, NO_ANSWER, SHUT_DOWN, NOT_HELD = "no heartbeat", "no answer", "shut down", "not held"
+LOST_CAUSES = (NO_HEARTBEAT, NO_ANSWER, SHUT_DOWN, NOT_HELD)
+
+
 class WorkerInfo:
     """A worker as its heartbeats and inspect replies describe it."""
 
     __slots__ = (
         "hostname", "freq", "last_heartbeat", "offline_at", "active", "processed", "loadavg",
-        "sw_ver", "pid", "pool", "concurrency", "queues", "last_ping", "error",
+        "sw_ver", "pid", "pool", "concurrency", "queues", "last_ping", "error", "gone_at",
     )
 
     def __init__(self, hostname: str) -> None:
@@ -102,6 +150,8 @@ class WorkerInfo:
         self.queues: tuple[str, ...] = ()
         self.last_ping: float | None = None
         self.error: str | None = None
+        # when taskwatch found it offline and its tasks lost (None while online)
+        self.gone_at: float | None = None
 
     def last_seen(self) -> float | None:
         seen = [t for t in (self.last_heartbeat, self.last_ping) if t is not None]
@@ -119,6 +169,32 @@ class WorkerInfo:
         if self.offline_at is not None and self.offline_at >= seen:
             return False
         return now - seen <= 2 * max(self.freq, 1.0) + 1.0
+
+    def apply_stats(self, stats: Mapping[str, Any]) -> None:
+        """Merge an ``inspect stats`` reply: pid, pool, concurrency, tasks processed."""
+        pid = stats.get("pid")
+        self.pid = pid if type(pid) is int else self.pid
+        pool = stats.get("pool") if isinstance(stats.get("pool"), dict) else {}
+        implementation = pool.get("implementation")
+        if isinstance(implementation, str):
+            self.pool = clean(implementation.rsplit(":", 1)[0].rsplit(".", 1)[-1], 40, single_line=True)
+        concurrency = pool.get("max-concurrency")
+        if type(concurrency) is int:
+            self.concurrency = concurrency
+        total = stats.get("total")
+        if isinstance(total, dict):
+            processed = sum(v for v in total.values() if type(v) is int)
+            self.processed = max(self.processed or 0, processed)
+
+    def down_cause(self, now: float) -> str | None:
+        """None while online; else why it is not: ``shut down`` (it said so:
+        worker-offline), ``no heartbeat``, or ``no answer`` (known from ping only)."""
+        if self.online(now):
+            return None
+        seen = self.last_seen()
+        if self.offline_at is not None and (seen is None or self.offline_at >= seen):
+            return SHUT_DOWN
+        return NO_HEARTBEAT if self.last_heartbeat is not None else NO_ANSWER
 
 
 class NameStats:

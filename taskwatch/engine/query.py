@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from taskwatch.engine.entities import Attempt
+from taskwatch.engine.entities import LOST, Attempt
 from taskwatch.engine.state import (
     FAILURE,
     FINAL,
@@ -49,9 +49,9 @@ def in_tab(task: Task, tab: str) -> bool:
     if tab == "reserved":
         return (state is RECEIVED or state is SENT or state is RETRY) and not task.eta
     if tab == "scheduled":
-        return state not in FINAL and state is not STARTED and bool(task.eta)
-    if tab == "failed":
-        return state is FAILURE or state is REVOKED or state is REJECTED
+        return state not in FINAL and state is not STARTED and state is not LOST and bool(task.eta)
+    if tab == "failed":  # and lost: no worker holds it, no outcome came (see engine/reconcile.py)
+        return state is FAILURE or state is REVOKED or state is REJECTED or state is LOST
     if tab == "succeeded":
         return state is SUCCESS
     raise ValueError(tab)
@@ -208,6 +208,8 @@ def timeline(task: Task, attempts: Sequence[Attempt] = ()) -> list[tuple[float, 
     for ts, what in ((task.received, "received"), (task.started, "started")):
         if ts is not None and (last is None or ts > last):
             points.append((ts, what + latest))
+    if task.lost is not None:  # kept once it reported again: what happened in between
+        points.append((task.lost.at, f"lost: {task.lost.reason()}"))
     points.append((task.finished, task.state.lower() if task.state in FINAL else "finished"))
     return sorted((ts, what) for ts, what in points if ts is not None)
 

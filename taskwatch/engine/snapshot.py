@@ -10,12 +10,14 @@ sequences on the way in; URLs are masked.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from taskwatch.engine.entities import Attempt
 from taskwatch.engine.query import runtime
+from taskwatch.engine.reconcile import lost_ids
 from taskwatch.engine.schedule_book import ScheduleBook, ScheduleRow
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import mask_url
@@ -60,6 +62,9 @@ def task_document(task: Task, attempts: Sequence[Attempt] = ()) -> dict[str, Any
         "root_id": task.root_id,
         "children": list(task.children or ()),
         "recovered": task.recovered,
+        "lost": None if task.lost is None else {
+            "at": iso(task.lost.at), "worker": task.lost.worker, "cause": task.lost.cause,
+            "since": iso(task.lost.since), "reason": task.lost.reason()},
         "attempts": [
             {"received": iso(a.received), "started": iso(a.started), "retried": iso(a.retried),
              "exception": a.exception, "traceback": a.traceback}
@@ -93,6 +98,7 @@ def build(
     with state.lock:
         workers = sorted(state.workers.values(), key=lambda w: (not w.online(now), w.hostname))
         tasks = sorted(state.tasks.values(), key=_task_time, reverse=True)
+        lost = Counter(state.tasks[u].worker for u in lost_ids(state))
         if max_tasks is not None:
             tasks = tasks[:max_tasks]
         document = {
@@ -104,6 +110,8 @@ def build(
                 {
                     "hostname": w.hostname,
                     "online": w.online(now),
+                    "state": w.down_cause(now) or "online",
+                    "lost": lost[w.hostname],
                     "heartbeat_age": None if w.last_seen() is None else _round(max(0.0, now - w.last_seen())),
                     "active": w.active,
                     "processed": w.processed,
@@ -154,6 +162,7 @@ def build(
                 "tasks_seen": state.counters.tasks_seen,
                 "tasks_retained": len(state.tasks),
                 "tasks_evicted": state.counters.tasks_evicted,
+                "tasks_lost": lost.total(),
                 "event_lag_max": _round(state.counters.max_lag),
                 "event_backlog_bytes": state.counters.backlog,
                 "gaps": [

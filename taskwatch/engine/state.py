@@ -26,6 +26,7 @@ from taskwatch.engine.entities import (
     FAILURE,
     FINAL,
     KNOWN_STATES,
+    LOST,
     PENDING,
     RECEIVED,
     REJECTED,
@@ -43,6 +44,8 @@ from taskwatch.engine.entities import (
     WorkerInfo,
     scheduler_run_id,
 )
+from taskwatch.engine.entities import rank as _rank
+from taskwatch.engine.reconcile import apply_held, reconcile_absent, sweep_workers
 from taskwatch.engine.values import (
     LATEST,
     MAX_SHORT,
@@ -119,6 +122,11 @@ class ClusterState:
     _unordered: bool = field(default=False, repr=False)
     # raw hostname -> (smallest age of its events when caught up, when seen): see _behind
     _offsets: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
+    # reconciling (engine/reconcile.py): task id -> start of the first round its worker
+    # did not list it; ids of tasks found lost; those the last task poll found lost
+    _missing: dict[str, float] = field(default_factory=dict, repr=False)
+    _lost: set[str] = field(default_factory=set, repr=False)
+    lost_now: list[str] = field(default_factory=list, repr=False)
 
     # -- events -------------------------------------------------------------
     def apply_events(self, events: Iterable[Mapping[str, Any]], received_at: float | None = None,
@@ -262,7 +270,9 @@ class ClusterState:
         current = task.state
         if current in FINAL and state not in FINAL:
             return
-        if ts < task.state_ts and current is not PENDING and _rank(state) <= _rank(current):
+        # A lost task keeps its last event's time: that event again does not revive it.
+        if ((ts < task.state_ts or ts == task.state_ts and current is LOST) and current is not PENDING
+                and _rank(state) <= _rank(current)):
             return
         if current is state:
             task.state_ts = ts
@@ -437,6 +447,14 @@ class ClusterState:
             self.counters.spool_dropped = spool_dropped
 
     # -- what the next round should ask -------------------------------------
+    def sweep_workers(self, now: float) -> list[str]:
+        """Workers found offline: their running and received tasks are lost (ids returned)."""
+        with self.lock:
+            lost = sweep_workers(self, now)
+            if lost:
+                self.version += 1
+            return lost
+
     def hosts_alive_by_heartbeat(self, now: float) -> list[str]:
         with self.lock:
             return [w.hostname for w in self.workers.values()
@@ -455,7 +473,9 @@ class ClusterState:
 
     # -- inspect and result backend -----------------------------------------
     def apply_task_poll(self, poll: TaskPoll, *, recovered: bool = False) -> int:
-        """Merge what the workers hold (``active``/``reserved``/``scheduled``): exact arguments.
+        """Merge what the workers hold (``active``/``reserved``/``scheduled``): exact
+        arguments, and their word on what runs and waits, over the events'
+        (:mod:`taskwatch.engine.reconcile`); ``lost_now``: the tasks it found lost.
 
         ``recovered`` marks tasks first learnt of this way as filled in after
         a gap. Returns how many tasks were new.
@@ -469,15 +489,11 @@ class ClusterState:
                     task.recovered = recovered
                     new += 1
                 self._merge_held(task, held)
-                state = STARTED if held.kind == "active" else RECEIVED
-                if task.state not in FINAL and _rank(task.state) < _rank(state):
-                    task.state = state
-                    task.state_ts = max(task.state_ts, moment(held.time_start) or 0.0)
-                if held.kind == "active" and task.started is None:
-                    task.started = moment(held.time_start)
+                apply_held(self, task, held, poll.started_at)
+            self.lost_now = reconcile_absent(self, poll, {held.id for held in poll.tasks})
             if poll.active_answered:
                 self._count_active(poll)
-            if new or poll.active_answered:
+            if new or poll.active_answered or self.lost_now:
                 self.version += 1
             if len(self.tasks) > self.max_tasks:
                 self._evict()
@@ -617,7 +633,7 @@ class ClusterState:
                     worker.offline_at = None
                 stats = poll.stats.get(raw)
                 if isinstance(stats, dict):
-                    _apply_stats(worker, stats)
+                    worker.apply_stats(stats)
                 if raw in poll.queues:
                     worker.queues = tuple(clean(q, 200, single_line=True) for q in poll.queues[raw])
                 worker.error = clean(poll.errors[raw], 300, single_line=True) if raw in poll.errors else None
@@ -670,26 +686,3 @@ def _first_seen(item: tuple[str, Task]) -> float:
 
 def _retried_at(attempt: Attempt) -> float:
     return attempt.retried
-
-
-_RANKS = {PENDING: 0, SENT: 1, RECEIVED: 2, RETRY: 2, STARTED: 3}
-
-
-def _rank(state: str) -> int:
-    return _RANKS.get(state, 4)
-
-
-def _apply_stats(worker: WorkerInfo, stats: Mapping[str, Any]) -> None:
-    pid = stats.get("pid")
-    worker.pid = pid if type(pid) is int else worker.pid
-    pool = stats.get("pool") if isinstance(stats.get("pool"), dict) else {}
-    implementation = pool.get("implementation")
-    if isinstance(implementation, str):
-        worker.pool = clean(implementation.rsplit(":", 1)[0].rsplit(".", 1)[-1], 40, single_line=True)
-    concurrency = pool.get("max-concurrency")
-    if type(concurrency) is int:
-        worker.concurrency = concurrency
-    total = stats.get("total")
-    if isinstance(total, dict):
-        processed = sum(v for v in total.values() if type(v) is int)
-        worker.processed = max(worker.processed or 0, processed)

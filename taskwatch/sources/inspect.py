@@ -141,7 +141,7 @@ class Inspector:
             return TaskPoll(started_at)
         held: list[HeldTask] = []
         errors: dict[str, str] = {}
-        answered: list[str] = []
+        answered: dict[str, list[str]] = {}
         broker_error = None
         futures = {kind: self._pool().submit(self._ask, kind, list(hosts)) for kind in kinds}
         for kind, future in futures.items():
@@ -155,10 +155,10 @@ class Inspector:
                     errors[host] = str(answer["error"])
                 elif isinstance(answer, list):
                     held.extend(held_tasks(kind, host, answer))
-                    if kind == "active":
-                        answered.append(host)
+                    answered.setdefault(kind, []).append(host)
         return TaskPoll(started_at, time.monotonic() - t0, tuple(held), errors, broker_error,
-                        active_answered=tuple(answered))
+                        active_answered=tuple(answered.get("active", ())),
+                        answered={kind: tuple(hosts) for kind, hosts in answered.items()})
 
     def quick_round(self, hosts: Sequence[str]) -> tuple[WorkerReport, TaskPoll]:
         """Ping and the task inspects at once, for workers already known alive.

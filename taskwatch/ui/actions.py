@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.widgets import Input
 
 from taskwatch import audit
-from taskwatch.engine.entities import is_scheduler_run
+from taskwatch.engine.entities import LOST, is_scheduler_run
 from taskwatch.engine.schedule_book import APP_STORE, ScheduleRow, undecodable
 from taskwatch.engine.state import FAILURE, REVOKED
 from taskwatch.records import ActionOutcome, ExactCall
@@ -50,7 +50,9 @@ STATE_CHANGING = frozenset({"revoke", "terminate", "retry", "trigger", "purge", 
                             "revoke_filtered", "pause", "remove_job"})
 #: the windows' actions that change the cluster: a job's detail (t, p, D), a queue's peek (x)
 WINDOW_CHANGING = frozenset({"job", "remove"})
-RETRYABLE = (FAILURE, REVOKED)
+# Lost too: as a failed one, it is sent again only after the question, which
+# says that a lost task may yet run (a redelivery, a worker that comes back).
+RETRYABLE = (FAILURE, REVOKED, LOST)
 
 
 class ActionDone(Message):
@@ -209,6 +211,12 @@ class ActionKeys:
             assert call is not None
             lines.append(Text("\nwith exactly: " + _line(json.dumps(
                 {"args": list(call.args), "kwargs": dict(call.kwargs)}, ensure_ascii=False, default=repr), 600)))
+        lost = [i for i in exact if self.monitor.state.tasks[i].state == LOST]  # type: ignore[attr-defined]
+        if lost:
+            lines.append(Text(f"\nLost, not known to have failed: {_names(lost)}. It may still run: the broker "
+                              "hands out again what a worker had not acknowledged (tasks not started; running "
+                              "ones under acks_late), and a worker that comes back goes on. It may run twice.",
+                              style="yellow"))
         if inexact:
             lines.append(Text(f"\nNot sent (only a cut repr of their arguments is known; retry them one "
                               f"at a time to write them): {_names(inexact)}", style="yellow"))

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from taskwatch.engine.entities import LOST
 from taskwatch.engine.state import (
     FAILURE,
     PENDING,
@@ -27,6 +28,7 @@ from taskwatch.text import ELLIPSIS
 STATE_STYLES = {
     SUCCESS: "green", FAILURE: "bold red", RETRY: "yellow", REVOKED: "magenta",
     REJECTED: "magenta", STARTED: "bold cyan", RECEIVED: "", SENT: "dim", PENDING: "dim",
+    LOST: "bold yellow",
 }
 
 # One line per cell: a newline or tab in a value would be written raw.

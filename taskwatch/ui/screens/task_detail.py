@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from taskwatch.engine.entities import is_scheduler_run
+from taskwatch.engine.entities import LOST, is_scheduler_run
 from taskwatch.engine.query import elapsed, shown_args, timeline
 from taskwatch.engine.state import ClusterState, Task
 from taskwatch.text import strip_control
@@ -49,6 +49,8 @@ def render_task(task: Task, state: ClusterState) -> Text:
         field("Result", task.result)
     if task.exception:
         field("Exception", task.exception, "bold red")
+    if task.state == LOST and task.lost is not None:
+        field("Lost", task.lost.reason(), STATE_STYLES[LOST])
     attempts = state.attempts.get(task.uuid, ())
     text.append("\nTimeline\n", style="bold")
     for ts, what in timeline(task, attempts):

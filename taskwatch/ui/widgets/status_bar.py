@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 from textual.widget import Widget
 
+from taskwatch.engine.reconcile import lost_ids
 from taskwatch.engine.schedule_book import ScheduleBook
 from taskwatch.engine.state import ClusterState
 from taskwatch.text import AUTH_FAILED, clean, mask_url
@@ -94,8 +95,11 @@ class StatusBar(Widget):
                 backlog, limit = state.counters.backlog, state.counters.backlog_limit
                 spooled, spool_limit = state.counters.spooled, state.counters.spool_limit
                 lag = state.counters.lag
+                lost = len(lost_ids(state))
             text.append("● connected", style="bold green")
             text.append(f"  {online}/{total} workers")
+            if lost:  # no worker holds them, no outcome came: the Failed tab lists them
+                text.append(f"  ⚠ {lost} lost", style="bold yellow")
             if losing:
                 text.append("  ⚠ events lost", style="bold yellow")
             elif self._events_error:

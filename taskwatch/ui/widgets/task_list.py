@@ -17,6 +17,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from taskwatch.engine.entities import LOST
 from taskwatch.engine.query import elapsed, parse_eta, shown_args
 from taskwatch.engine.state import FAILURE, STARTED, SUCCESS, ClusterState, Task
 from taskwatch.ui.format import FLAT, STATE_STYLES, clock_time, fit_name, runtime_cell
@@ -199,10 +200,11 @@ class TaskList(ScrollView, can_focus=False):
             "retries": Text(str(task.retries) if task.retries else ""),
             # One line per row: a newline or tab in a value would be written raw.
             "args": Text((task.exception if task.state == FAILURE and task.exception
+                          else task.lost.reason() if task.state == LOST and task.lost is not None
                           else shown_args(task.args, task.exact_args))
-                         .translate(FLAT), style="red" if task.state == FAILURE else "dim"),
+                         .translate(FLAT), style="red" if task.state in (FAILURE, LOST) else "dim"),
         }
-        if task.eta and task.state not in (SUCCESS, FAILURE, STARTED):
+        if task.eta and task.state not in (SUCCESS, FAILURE, STARTED, LOST):
             # Waiting for its ETA (a countdown or a retry): when it is due, marked with @.
             due = parse_eta(task.eta)
             cells["when"] = Text("@" + (clock_time(due) if due is not None else task.eta), style="yellow")

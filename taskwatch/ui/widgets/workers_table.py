@@ -17,7 +17,7 @@ from taskwatch.ui.format import coarse_age
 # (key, label, width or 0 for the flexible one, narrowest terminal that shows it)
 COLUMNS: tuple[tuple[str, str, int, int], ...] = (
     ("host", "Worker", 22, 0),
-    ("state", "State", 7, 0),
+    ("state", "State", 12, 0),
     ("seen", "Seen", 4, 0),
     ("active", "Active", 6, 0),
     ("processed", "Done", 8, 0),
@@ -32,7 +32,9 @@ def _cells(worker: WorkerInfo, now: float, queues_width: int) -> dict[str, Text]
     online = worker.online(now)
     seen = worker.last_seen()
     style = "" if online else "dim"
-    state = Text("online", style="green") if online else Text("offline", style="dim red")
+    # Offline, why: it said so (worker-offline: a warm shutdown), or it went silent.
+    state = Text("online", style="green") if online else Text(worker.down_cause(now) or "offline",
+                                                              style="dim red")
     if worker.error:
         state = Text("error", style="bold yellow")
     pool = worker.pool or "-"
