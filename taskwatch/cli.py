@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -20,6 +21,8 @@ from taskwatch.sources.errors import SourceError
 from taskwatch.text import mask_secrets
 
 EXIT_USAGE = 2
+EXIT_BROKER_DOWN = 1  # snapshot: the document is printed, but the broker did not answer at the end
+ROUND_WAIT = 5.0  # seconds snapshot waits for a round of asking, beyond --inspect-timeout
 DRAIN_MAX = 10.0  # seconds snapshot --listen waits, after listening, for events already read
 DEMO_APP = "taskwatch.demo.app"
 
@@ -188,6 +191,7 @@ def snapshot(ctx: click.Context, as_json: bool, listen_text: str, **options: Any
 
     from taskwatch.engine import snapshot as snap
     from taskwatch.monitor import Monitor
+    from taskwatch.records import BROKER
     from taskwatch.sources.broker import probe
 
     # Numbers are checked like the settings' (NUMBERS), before anything connects.
@@ -195,33 +199,81 @@ def snapshot(ctx: click.Context, as_json: bool, listen_text: str, **options: Any
     settings, app = load_settings(_merged(ctx, **options))
     probe(settings.broker_url, timeout=3.0)
     monitor = Monitor.from_settings(settings, app, events=listen > 0)
+    # A round waits on the broker at most this long (it may be frozen: the
+    # document is printed on time anyway, saying so).
+    round_wait = ROUND_WAIT + settings.inspect_timeout
     with monitor:
         deadline = time.monotonic() + listen
         if listen:
             _wait_for(lambda: monitor.events_connected, min(listen, 3.0))
-        report = monitor.poll()
+        first = _Round(monitor)
+        report = None
         if listen:
             time.sleep(max(0.0, deadline - time.monotonic()))
             # What was read while listening is applied before the document is made
             # (a burst's backlog may still be in the receiver's spool), within bounds.
             left = monitor.drain_events(min(DRAIN_MAX, max(listen, 1.0)))
-            report = monitor.poll()  # repairs gaps seen while listening
-            if left:
+            broker = monitor.broker_health
+            if broker is not None and broker.down:  # known not to answer: a short last chance
+                round_wait = min(round_wait, 2.0 + settings.inspect_timeout)
+            until = time.monotonic() + round_wait
+            if first.wait(round_wait):  # rounds never overlap
+                report = _Round(monitor).wait(until - time.monotonic())  # repairs gaps seen while listening
+            report = report or first.report
+            if left and report is not None:
                 report.errors.append(f"events: {left / 2**20:.1f} MB read while listening were not applied "
                                      f"within {DRAIN_MAX:g} s after it and are left out")
+        else:
+            report = first.wait(round_wait)
+        if report is None:
+            report = _unanswered(monitor, round_wait)
         report.errors.extend(monitor.poll_schedules())
         monitor.finish_failure_scan(report)  # every failure stored, within its bounds
-    if report.workers is not None and report.workers.broker_error:
-        raise SourceError(report.workers.broker_error)
+    # The broker failing after the start is part of the picture, not a reason
+    # to print none: the document says so (broker_error, health), exit 1.
+    broker_error = report.workers.broker_error if report.workers is not None else report.errors[0]
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    health = sorted(monitor.health.values(), key=lambda h: (h.source != BROKER, h.source))
     document = snap.build(monitor.state, settings.broker_url, now=time.time(), peak_rss_bytes=peak_rss,
-                          schedules=monitor.schedules)
+                          schedules=monitor.schedules, broker_error=broker_error, health=health)
     for error in report.errors:
         click.echo(f"taskwatch: warning: {error}", err=True)
     if as_json:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         click.echo(_format_snapshot(document))
+    if broker_error:
+        ctx.exit(EXIT_BROKER_DOWN)
+
+
+class _Round:
+    """One round of asking, on a thread of its own, waited for within a bound."""
+
+    def __init__(self, monitor: Any) -> None:
+        self.report = None
+        self._thread = threading.Thread(target=self._run, args=(monitor,), daemon=True,
+                                        name="taskwatch-snapshot-round")
+        self._thread.start()
+
+    def _run(self, monitor: Any) -> None:
+        self.report = monitor.poll()
+
+    def wait(self, seconds: float) -> Any:
+        """The round's report, or None when it has not ended within ``seconds``."""
+        self._thread.join(max(0.0, seconds))
+        return self.report
+
+
+def _unanswered(monitor: Any, waited: float) -> Any:
+    """The report of a round the broker never ended: it is not answering."""
+    from taskwatch.monitor import PollReport
+    from taskwatch.records import BROKER
+    from taskwatch.sources.errors import NOT_ANSWERING
+    from taskwatch.text import mask_url
+
+    error = f"broker {mask_url(monitor.broker_url)}: no answer within {waited:g} s"
+    monitor.set_health(BROKER, error, time.time(), reason=NOT_ANSWERING)
+    return PollReport(started_at=time.time(), errors=[error])
 
 
 def _epoch(iso_text: str | None) -> float | None:
@@ -251,7 +303,12 @@ def _format_snapshot(doc: dict[str, Any]) -> str:
     def cell(value: Any, limit: int = 60) -> str:
         return clean(_dash(value), limit, single_line=True)
 
-    lines = [f"broker  {doc['broker']}", f"taken   {doc['taken_at']}", ""]
+    lines = [f"broker  {doc['broker']}", f"taken   {doc['taken_at']}"]
+    for health in doc.get("health", ()):
+        if health["state"] == "down":
+            last = f", last answered {health['last_ok']}" if health["last_ok"] else ""
+            lines.append(f"down    {cell(health['source'], 80)}: {health['reason']} since {health['since']}{last}")
+    lines.append("")
     workers = [("WORKER", "STATE", "SEEN", "ACTIVE", "PROCESSED", "POOL", "CONC", "QUEUES")]
     for w in doc["workers"]:
         workers.append((
