@@ -6,6 +6,7 @@ module that does not import) print one line on stderr and exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ import click
 from taskwatch import __version__
 from taskwatch.config import ConfigError, Settings, number, resolve
 from taskwatch.sources.errors import SourceError
-from taskwatch.text import mask_secrets
+from taskwatch.text import clean, mask_secrets, mask_url
 
 EXIT_USAGE = 2
 EXIT_BROKER_DOWN = 1  # snapshot: the document is printed, but the broker did not answer at the end
@@ -158,9 +159,42 @@ def cli(ctx: click.Context, **options: Any) -> None:
     settings, app = load_settings(ctx.obj)
     from taskwatch.sources.broker import probe
 
-    probe(settings.broker_url, timeout=3.0)
+    with _saying(f"taskwatch: connecting to {mask_url(settings.broker_url)}…"):
+        probe(settings.broker_url, timeout=3.0)
     require_terminal()
-    ctx.exit(_run_tui(settings, app))
+    code = _run_tui(settings, app)
+    _leave_now_if_stuck(code)
+    ctx.exit(code)
+
+
+@contextlib.contextmanager
+def _saying(line: str):
+    """``line`` on the terminal while the block runs (the first thing the user
+    sees, however long the broker takes), erased after it."""
+    try:
+        require_terminal()  # (a terminal that can draw: else the UI is refused in one line)
+        shown = True
+    except NoTerminal:
+        shown = False
+    if shown:
+        sys.stderr.write(clean(line, 200, single_line=True))
+        sys.stderr.flush()
+    try:
+        yield
+    finally:
+        if shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+def _leave_now_if_stuck(code: int) -> None:
+    """The UI has quit: give the shell back now, even when a thread is still
+    waiting on a broker that does not answer (Python would wait for it at exit:
+    the inspect pool's threads are not daemons)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _run_tui(settings: Settings, app: Any = None, cleanups: list | None = None) -> int:
@@ -269,7 +303,6 @@ def _unanswered(monitor: Any, waited: float) -> Any:
     from taskwatch.monitor import PollReport
     from taskwatch.records import BROKER
     from taskwatch.sources.errors import NOT_ANSWERING
-    from taskwatch.text import mask_url
 
     error = f"broker {mask_url(monitor.broker_url)}: no answer within {waited:g} s"
     monitor.set_health(BROKER, error, time.time(), reason=NOT_ANSWERING)
@@ -298,8 +331,6 @@ def _dash(value: Any) -> str:
 
 
 def _format_snapshot(doc: dict[str, Any]) -> str:
-    from taskwatch.text import clean
-
     def cell(value: Any, limit: int = 60) -> str:
         return clean(_dash(value), limit, single_line=True)
 

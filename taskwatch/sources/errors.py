@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from taskwatch.text import AUTH_FAILED, clean, mask_secrets
+from taskwatch.text import (
+    AUTH_FAILED,
+    CLOSED,
+    ERROR,
+    NOT_ANSWERING,
+    REFUSED,
+    TIMED_OUT,
+    clean,
+    mask_secrets,
+)
 
 
 class SourceError(Exception):
@@ -54,14 +63,6 @@ def describe(exc: BaseException) -> str:
     if AUTH_FAILED not in text.lower() and is_auth_failure(exc):
         text = f"{AUTH_FAILED}: {text}"
     return clean(mask_secrets(text), 300, single_line=True)
-
-
-#: Why a source is down, in the words the header and the snapshot use.
-REFUSED = "refused"
-TIMED_OUT = "timed out"
-NOT_ANSWERING = "not answering"
-CLOSED = "connection closed"
-ERROR = "error"
 
 
 def reason_of(error: BaseException | str) -> str:

@@ -9,16 +9,21 @@ a screen that says what happened, never a password.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+import uuid
 from urllib.parse import quote
 
+import kombu.pools
 import redis
 
 from bench.stream import messages
+from taskwatch.config import Settings
 from taskwatch.demo.redis_server import RedisServer
-from tests.cluster import child_env
+from taskwatch.monitor import Monitor
+from tests.cluster import child_env, delete_amqp_queue, start_worker, wait_for_ping
 from tests.waiting import wait_until
 
 PASSWORD = "s3/cr#t?@:%pw"  # every character a URL parser could take for a delimiter
@@ -99,3 +104,71 @@ def test_snapshot_listens_through_a_broker_killed_and_restarted(tmp_path):
     (broker,) = [h for h in document["health"] if h["source"] == "broker"]
     assert broker["state"] == "ok" and broker["last_ok"] is not None
     assert back < 5.0, f"subscribed again {back:.1f} s after the broker returned"
+
+
+def _own_amqp_ports(port: int = 5672) -> list[int]:
+    """Local ports of this process's TCP connections to ``port`` (RabbitMQ)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    with open("/proc/self/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if inode in inodes and int(remote.split(":")[1], 16) == port:
+                ports.append(int(local.split(":")[1], 16))
+    return ports
+
+
+def _close_own_amqp_connections() -> int:
+    """RabbitMQ closes this process's connections, as ``rabbitmqctl
+    close_all_connections`` would, without touching anybody else's (the
+    machine's RabbitMQ is shared)."""
+    ports = _own_amqp_ports()
+    expr = ("[rabbit_networking:close_connection(P, \"taskwatch outage test\") || P <- rabbit_networking:connections(), "
+            "lists:member(proplists:get_value(peer_port, rabbit_networking:connection_info(P, [peer_port])), "
+            f"[{','.join(map(str, ports))}])].")
+    done = subprocess.run(["rabbitmqctl", "eval", expr], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return len(ports)
+
+
+def test_rabbitmq_closing_connections_is_not_an_outage(rabbitmq_url, redis_server):
+    """RabbitMQ closes every connection taskwatch holds (the inspector's, each
+    pool thread's, the event receiver's) while it stays up: the next round
+    reaches the worker at once and the broker is never called down."""
+    queue = f"taskwatch-out-{uuid.uuid4().hex[:8]}"
+    worker = start_worker(rabbitmq_url, redis_server.url(5), f"{queue}@taskwatch-test", [queue], 1)
+    try:
+        wait_for_ping(rabbitmq_url, [worker.hostname], timeout=60)
+        with Monitor.from_settings(Settings(broker_url=rabbitmq_url), backfill=0) as monitor:
+            wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+            wait_until(lambda: worker.hostname in monitor.state.hosts_alive_by_heartbeat(time.time()),
+                       what="the worker's heartbeat")
+            first = monitor.poll()  # ping, stats, queues, the task inspects: connections kept
+            assert not first.errors, first.errors
+            quick = monitor.poll()  # the quick round: one connection per pool thread
+            assert not quick.errors and worker.hostname in quick.workers.pings, quick
+            ok_since = monitor.broker_health.since
+            closed = _close_own_amqp_connections()
+            assert closed >= 3, closed
+            report = monitor.poll()
+            assert report.workers.broker_error is None and not report.errors, report
+            assert report.tasks is not None and report.tasks.broker_error is None
+            report = monitor.poll()  # the other path (ping alone, then inspects)
+            assert not report.errors, report.errors
+            health = monitor.broker_health
+            assert health.state == "ok" and health.since == ok_since  # never down meanwhile
+            wait_until(lambda: monitor.events_connected, what="the event receiver back")
+    finally:
+        # kombu's producer pools are per process and per URL: the connections
+        # RabbitMQ closed must not be handed to the tests that follow.
+        kombu.pools.reset()
+        worker.stop()
+        delete_amqp_queue(rabbitmq_url, queue)
