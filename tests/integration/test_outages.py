@@ -172,3 +172,66 @@ def test_rabbitmq_closing_connections_is_not_an_outage(rabbitmq_url, redis_serve
         kombu.pools.reset()
         worker.stop()
         delete_amqp_queue(rabbitmq_url, queue)
+
+
+def _event_message(task_id: str, args: str = "()") -> bytes:
+    from bench.stream import envelope
+
+    return envelope({"type": "task-received", "uuid": task_id, "name": "tasks.add", "args": args,
+                     "kwargs": "{}", "timestamp": time.time(), "hostname": "w@h", "clock": 1},
+                    "task.received", "w@h")
+
+
+def test_redis_cutting_the_event_connection_for_its_buffer_limit_is_a_gap(fresh_redis):
+    """Redis closes a subscriber whose output buffer passes the pub/sub limit:
+    a gap, said as such, never silence; the receiver is back and hears what follows."""
+    client = redis.Redis(port=fresh_redis.port)
+    client.config_set("client-output-buffer-limit", "pubsub 64kb 0 0")
+    with Monitor.from_settings(Settings(broker_url=fresh_redis.url(0)), backfill=0) as monitor:
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        client.publish("/0.celeryev/task.received", _event_message("big", "x" * 1_000_000))
+        wait_until(lambda: monitor.state.gaps, what="a gap for the connection Redis closed")
+        assert "closed by the server" in monitor.state.gaps[0].reason
+        assert "big" not in monitor.state.tasks
+        wait_until(lambda: monitor.events_connected and not monitor.state.open_gaps(),
+                   what="the receiver back and the gap closed")
+        assert monitor.receiver.status.reconnects == 1
+        client.publish("/0.celeryev/task.received", _event_message("after"))
+        wait_until(lambda: "after" in monitor.state.tasks, what="an event after the cut")
+        report = monitor.poll()
+        assert monitor.state.gaps[0].repaired and report.workers.broker_error is None
+
+
+def test_no_read_timeout_while_messages_arrive(fresh_redis):
+    """Messages arriving slower than they are applied (the decoder held) for
+    longer than every idle and ping timer: nothing times out, the broker is
+    never called silent, nothing is lost."""
+    import threading
+
+    client = redis.Redis(port=fresh_redis.port)
+    with Monitor.from_settings(Settings(broker_url=fresh_redis.url(0)), backfill=0) as monitor:
+        receiver = monitor.receiver
+        receiver.IDLE_PING, receiver.SILENT, receiver.PING_WAIT = 0.2, 0.3, 0.6  # any false alarm shows
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        wait_until(lambda: monitor.broker_health is not None, what="the broker's state")
+        ok_since = monitor.broker_health.since
+        monitor.HOLD_MAX = 60.0
+        monitor.hold_events(60.0)
+        sent: list[str] = []
+        flowing = threading.Event()
+
+        def publish() -> None:
+            deadline = time.monotonic() + 3.0  # five times PING_WAIT
+            while time.monotonic() < deadline:
+                sent.append(f"s-{len(sent)}")
+                client.publish("/0.celeryev/task.received", _event_message(sent[-1], "y" * 2000))
+                flowing.wait(0.05)
+
+        publisher = threading.Thread(target=publish)
+        publisher.start()
+        publisher.join()
+        monitor.release_events()
+        wait_until(lambda: all(s in monitor.state.tasks for s in sent), what="every event applied")
+        assert monitor.state.gaps == [] and receiver.status.reconnects == 0
+        health = monitor.broker_health
+        assert health.state == "ok" and health.since == ok_since
