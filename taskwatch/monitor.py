@@ -351,9 +351,7 @@ class Monitor:
         if not self._backfilled:
             self.backfill(report)
         elif not self.state.gaps_to_repair():
-            backend = self.health.get(RESULT_BACKEND)
-            if self._rounds % DETAILS_EVERY == 0 or (backend is not None and backend.down):
-                self._check_backend(report)
+            self._check_backend(report)
         self._report_scan(report)
         report.repaired = self._repair(report)
         report.duration = time.monotonic() - t0
@@ -515,7 +513,7 @@ class Monitor:
         return self._backend
 
     #: a key no result has: reading it asks the backend to answer, nothing more
-    _NO_SUCH_TASK = "taskwatch-health-check"
+    NO_SUCH_TASK = "taskwatch-health-check"
 
     def _check_backend(self, report: PollReport) -> None:
         """One cheap read, so a result backend that stopped answering keeps
@@ -525,7 +523,7 @@ class Monitor:
             return
         asked = time.time()
         try:
-            backend.get([self._NO_SUCH_TASK])
+            backend.get([self.NO_SUCH_TASK])
         except Exception as exc:  # noqa: BLE001 - the backend is optional
             report.backend_error = f"result backend: {describe(exc)}"
             report.errors.append(report.backend_error)
