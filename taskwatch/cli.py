@@ -23,7 +23,7 @@ from taskwatch.text import clean, mask_secrets, mask_url
 
 EXIT_USAGE = 2
 EXIT_BROKER_DOWN = 1  # snapshot: the document is printed, but the broker did not answer at the end
-ROUND_WAIT = 5.0  # seconds snapshot waits for a round of asking, beyond --inspect-timeout
+ROUND_WAIT = 10.0  # seconds snapshot waits for a round of asking, beyond --inspect-timeout
 DRAIN_MAX = 10.0  # seconds snapshot --listen waits, after listening, for events already read
 DEMO_APP = "taskwatch.demo.app"
 
@@ -253,19 +253,17 @@ def snapshot(ctx: click.Context, as_json: bool, listen_text: str, **options: Any
             until = time.monotonic() + round_wait
             if first.wait(round_wait):  # rounds never overlap
                 report = _Round(monitor).wait(until - time.monotonic())  # repairs gaps seen while listening
-            report = report or first.report
-            if left and report is not None:
+            report = report or _unanswered(monitor, round_wait)
+            if left:
                 report.errors.append(f"events: {left / 2**20:.1f} MB read while listening were not applied "
                                      f"within {DRAIN_MAX:g} s after it and are left out")
         else:
-            report = first.wait(round_wait)
-        if report is None:
-            report = _unanswered(monitor, round_wait)
+            report = first.wait(round_wait) or _unanswered(monitor, round_wait)
         report.errors.extend(monitor.poll_schedules())
         monitor.finish_failure_scan(report)  # every failure stored, within its bounds
     # The broker failing after the start is part of the picture, not a reason
     # to print none: the document says so (broker_error, health), exit 1.
-    broker_error = report.workers.broker_error if report.workers is not None else report.errors[0]
+    broker_error = report.workers.broker_error if report.workers is not None else None
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     health = sorted(monitor.health.values(), key=lambda h: (h.source != BROKER, h.source))
     document = snap.build(monitor.state, settings.broker_url, now=time.time(), peak_rss_bytes=peak_rss,
@@ -299,14 +297,15 @@ class _Round:
 
 
 def _unanswered(monitor: Any, waited: float) -> Any:
-    """The report of a round the broker never ended: it is not answering."""
+    """The report of a round the broker did not end in time: it is not answering."""
     from taskwatch.monitor import PollReport
-    from taskwatch.records import BROKER
+    from taskwatch.records import BROKER, WorkerReport
     from taskwatch.sources.errors import NOT_ANSWERING
 
+    now = time.time()
     error = f"broker {mask_url(monitor.broker_url)}: no answer within {waited:g} s"
-    monitor.set_health(BROKER, error, time.time(), reason=NOT_ANSWERING)
-    return PollReport(started_at=time.time(), errors=[error])
+    monitor.set_health(BROKER, error, now, reason=NOT_ANSWERING)
+    return PollReport(started_at=now, workers=WorkerReport(now, broker_error=error), errors=[error])
 
 
 def _epoch(iso_text: str | None) -> float | None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from urllib.parse import quote
 
 import kombu.pools
@@ -235,3 +236,41 @@ def test_no_read_timeout_while_messages_arrive(fresh_redis):
         assert monitor.state.gaps == [] and receiver.status.reconnects == 0
         health = monitor.broker_health
         assert health.state == "ok" and health.since == ok_since
+
+
+def test_snapshot_prints_its_document_when_the_broker_freezes(tmp_path):
+    """A broker stopped (SIGSTOP) mid ``--listen``: the document still comes, soon
+    after the listening (not after every socket timeout in turn), saying the broker
+    is not answering and when it last did; exit 1, the password nowhere."""
+    import signal
+
+    listen = 3.0
+    with RedisServer(password=PASSWORD) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "taskwatch", "snapshot", "--json", "--listen", f"{listen:g}",
+             "-b", server.url(0), "--result-backend", server.url(1)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(), cwd=tmp_path)
+        client = redis.Redis(port=server.port, password=PASSWORD)
+        try:
+            wait_until(lambda: _subscribed(client) and _first_round_done(client),
+                       what="taskwatch listening, its first round done")
+            frozen_at = time.time()
+            os.kill(server.pid, signal.SIGSTOP)
+            try:
+                # Far less than the broker's socket timeouts one after another (34.7 s for --listen 5).
+                out, err = process.communicate(timeout=listen + 15)
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    text = (out + err).decode()
+    assert process.returncode == 1, text[-2000:]
+    assert PASSWORD not in text and quote(PASSWORD, safe="") not in text
+    document = json.loads(out)
+    assert document["broker_error"] and "****" in document["broker_error"]
+    broker = document["health"][0]
+    assert (broker["source"], broker["state"], broker["reason"]) == ("broker", "down", "not answering"), broker
+    last_ok = datetime.fromisoformat(broker["last_ok"].replace("Z", "+00:00")).timestamp()
+    assert last_ok <= frozen_at + 0.5, (broker, frozen_at)  # its last real answer, not when it was missed
