@@ -6,9 +6,11 @@ module that does not import) print one line on stderr and exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -17,9 +19,11 @@ import click
 from taskwatch import __version__
 from taskwatch.config import ConfigError, Settings, number, resolve
 from taskwatch.sources.errors import SourceError
-from taskwatch.text import mask_secrets
+from taskwatch.text import clean, mask_secrets, mask_url
 
 EXIT_USAGE = 2
+EXIT_BROKER_DOWN = 1  # snapshot: the document is printed, but the broker did not answer at the end
+ROUND_WAIT = 10.0  # seconds snapshot waits for a round of asking, beyond --inspect-timeout
 DRAIN_MAX = 10.0  # seconds snapshot --listen waits, after listening, for events already read
 DEMO_APP = "taskwatch.demo.app"
 
@@ -155,9 +159,42 @@ def cli(ctx: click.Context, **options: Any) -> None:
     settings, app = load_settings(ctx.obj)
     from taskwatch.sources.broker import probe
 
-    probe(settings.broker_url, timeout=3.0)
+    with _saying(f"taskwatch: connecting to {mask_url(settings.broker_url)}…"):
+        probe(settings.broker_url, timeout=3.0)
     require_terminal()
-    ctx.exit(_run_tui(settings, app))
+    code = _run_tui(settings, app)
+    _leave_now_if_stuck(code)
+    ctx.exit(code)
+
+
+@contextlib.contextmanager
+def _saying(line: str):
+    """``line`` on the terminal while the block runs (the first thing the user
+    sees, however long the broker takes), erased after it."""
+    try:
+        require_terminal()  # (a terminal that can draw: else the UI is refused in one line)
+        shown = True
+    except NoTerminal:
+        shown = False
+    if shown:
+        sys.stderr.write(clean(line, 200, single_line=True))
+        sys.stderr.flush()
+    try:
+        yield
+    finally:
+        if shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+def _leave_now_if_stuck(code: int) -> None:
+    """The UI has quit: give the shell back now, even when a thread is still
+    waiting on a broker that does not answer (Python would wait for it at exit:
+    the inspect pool's threads are not daemons)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _run_tui(settings: Settings, app: Any = None, cleanups: list | None = None) -> int:
@@ -188,6 +225,7 @@ def snapshot(ctx: click.Context, as_json: bool, listen_text: str, **options: Any
 
     from taskwatch.engine import snapshot as snap
     from taskwatch.monitor import Monitor
+    from taskwatch.records import BROKER
     from taskwatch.sources.broker import probe
 
     # Numbers are checked like the settings' (NUMBERS), before anything connects.
@@ -195,33 +233,79 @@ def snapshot(ctx: click.Context, as_json: bool, listen_text: str, **options: Any
     settings, app = load_settings(_merged(ctx, **options))
     probe(settings.broker_url, timeout=3.0)
     monitor = Monitor.from_settings(settings, app, events=listen > 0)
+    # A round waits on the broker at most this long (it may be frozen: the
+    # document is printed on time anyway, saying so).
+    round_wait = ROUND_WAIT + settings.inspect_timeout
     with monitor:
         deadline = time.monotonic() + listen
         if listen:
             _wait_for(lambda: monitor.events_connected, min(listen, 3.0))
-        report = monitor.poll()
+        first = _Round(monitor)
+        report = None
         if listen:
             time.sleep(max(0.0, deadline - time.monotonic()))
             # What was read while listening is applied before the document is made
             # (a burst's backlog may still be in the receiver's spool), within bounds.
             left = monitor.drain_events(min(DRAIN_MAX, max(listen, 1.0)))
-            report = monitor.poll()  # repairs gaps seen while listening
+            broker = monitor.broker_health
+            if broker is not None and broker.down:  # known not to answer: a short last chance
+                round_wait = min(round_wait, 2.0 + settings.inspect_timeout)
+            until = time.monotonic() + round_wait
+            if first.wait(round_wait):  # rounds never overlap
+                report = _Round(monitor).wait(until - time.monotonic())  # repairs gaps seen while listening
+            report = report or _unanswered(monitor, round_wait)
             if left:
                 report.errors.append(f"events: {left / 2**20:.1f} MB read while listening were not applied "
                                      f"within {DRAIN_MAX:g} s after it and are left out")
+        else:
+            report = first.wait(round_wait) or _unanswered(monitor, round_wait)
         report.errors.extend(monitor.poll_schedules())
         monitor.finish_failure_scan(report)  # every failure stored, within its bounds
-    if report.workers is not None and report.workers.broker_error:
-        raise SourceError(report.workers.broker_error)
+    # The broker failing after the start is part of the picture, not a reason
+    # to print none: the document says so (broker_error, health), exit 1.
+    broker_error = report.workers.broker_error if report.workers is not None else None
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    health = sorted(monitor.health.values(), key=lambda h: (h.source != BROKER, h.source))
     document = snap.build(monitor.state, settings.broker_url, now=time.time(), peak_rss_bytes=peak_rss,
-                          schedules=monitor.schedules)
+                          schedules=monitor.schedules, broker_error=broker_error, health=health)
     for error in report.errors:
         click.echo(f"taskwatch: warning: {error}", err=True)
     if as_json:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         click.echo(_format_snapshot(document))
+    if broker_error:
+        ctx.exit(EXIT_BROKER_DOWN)
+
+
+class _Round:
+    """One round of asking, on a thread of its own, waited for within a bound."""
+
+    def __init__(self, monitor: Any) -> None:
+        self.report = None
+        self._thread = threading.Thread(target=self._run, args=(monitor,), daemon=True,
+                                        name="taskwatch-snapshot-round")
+        self._thread.start()
+
+    def _run(self, monitor: Any) -> None:
+        self.report = monitor.poll()
+
+    def wait(self, seconds: float) -> Any:
+        """The round's report, or None when it has not ended within ``seconds``."""
+        self._thread.join(max(0.0, seconds))
+        return self.report
+
+
+def _unanswered(monitor: Any, waited: float) -> Any:
+    """The report of a round the broker did not end in time: it is not answering."""
+    from taskwatch.monitor import PollReport
+    from taskwatch.records import BROKER, WorkerReport
+    from taskwatch.sources.errors import NOT_ANSWERING
+
+    now = time.time()
+    error = f"broker {mask_url(monitor.broker_url)}: no answer within {waited:g} s"
+    monitor.set_health(BROKER, error, now, reason=NOT_ANSWERING)
+    return PollReport(started_at=now, workers=WorkerReport(now, broker_error=error), errors=[error])
 
 
 def _epoch(iso_text: str | None) -> float | None:
@@ -246,12 +330,15 @@ def _dash(value: Any) -> str:
 
 
 def _format_snapshot(doc: dict[str, Any]) -> str:
-    from taskwatch.text import clean
-
     def cell(value: Any, limit: int = 60) -> str:
         return clean(_dash(value), limit, single_line=True)
 
-    lines = [f"broker  {doc['broker']}", f"taken   {doc['taken_at']}", ""]
+    lines = [f"broker  {doc['broker']}", f"taken   {doc['taken_at']}"]
+    for health in doc.get("health", ()):
+        if health["state"] == "down":
+            last = f", last answered {health['last_ok']}" if health["last_ok"] else ""
+            lines.append(f"down    {cell(health['source'], 80)}: {health['reason']} since {health['since']}{last}")
+    lines.append("")
     workers = [("WORKER", "STATE", "SEEN", "ACTIVE", "PROCESSED", "POOL", "CONC", "QUEUES")]
     for w in doc["workers"]:
         workers.append((

@@ -30,8 +30,19 @@ from taskwatch.config import Settings
 from taskwatch.engine.reconcile import lost_ids
 from taskwatch.engine.schedule_book import ScheduleBook
 from taskwatch.engine.state import FINAL, ClusterState, Gap
-from taskwatch.records import ExactCall, PeekedMessage, ScheduledJob, TaskPoll, WorkerReport
-from taskwatch.sources.errors import SourceError, describe
+from taskwatch.records import (
+    BROKER,
+    MANAGEMENT_API,
+    RESULT_BACKEND,
+    SOURCE_MANAGEMENT,
+    ExactCall,
+    PeekedMessage,
+    ScheduledJob,
+    SourceHealth,
+    TaskPoll,
+    WorkerReport,
+)
+from taskwatch.sources.errors import NOT_ANSWERING, TIMED_OUT, SourceError, describe, reason_of
 from taskwatch.sources.factory import Sources, build_sources
 from taskwatch.sources.protocols import (
     ActionSource,
@@ -42,6 +53,12 @@ from taskwatch.sources.protocols import (
     ScheduleSource,
 )
 from taskwatch.text import clean, mask_secrets
+
+
+def store_source(kind: str, label: str) -> str:
+    """The health key of a schedule source: ``job store <label>`` (APScheduler), else ``<label>``."""
+    return f"job store {label}" if kind == "apscheduler" else label
+
 
 DETAILS_EVERY = 5  # rounds between stats/active_queues refreshes
 #: Stored results read in full by the background scan, whatever their age.
@@ -139,6 +156,9 @@ class Monitor:
         self._schedule_sources: list[ScheduleSource] | None = None
         self._unbuilt: list[tuple[int, Callable[[], ScheduleSource]]] = []
         self._schedule_lock = threading.Lock()
+        #: how each source is doing (see :meth:`set_health`), read by the header and the snapshot
+        self.health: dict[str, SourceHealth] = {}
+        self._health_lock = threading.Lock()
 
     @classmethod
     def from_settings(
@@ -266,6 +286,39 @@ class Monitor:
     def events_connected(self) -> bool:
         return self.receiver is not None and self.receiver.status.connected
 
+    # -- health -------------------------------------------------------------
+    def set_health(self, source: str, error: str | None, at: float, *, asked_at: float | None = None,
+                   last_contact: float | None = None, reason: str | None = None) -> None:
+        """Record how ``source`` is doing: ``error`` None when it answered at ``at``.
+
+        ``asked_at``: when the question that got this answer was sent; an
+        answer to a question older than a failure seen since says nothing
+        about now (a slow round). ``last_contact``: the last time a failing
+        source really answered, when the caller knows it better (the event
+        receiver's last byte).
+        """
+        with self._health_lock:
+            old = self.health.get(source)
+            if error is None:
+                if old is not None and old.down and old.since is not None and (asked_at or at) < old.since:
+                    return
+                since = old.since if old is not None and not old.down else at
+                self.health[source] = SourceHealth(source, "ok", since=since, last_ok=at)
+                return
+            last_ok = last_contact if last_contact is not None else (old.last_ok if old is not None else None)
+            since = old.since if old is not None and old.down else at
+            detail = clean(mask_secrets(error), 300, single_line=True)
+            self.health[source] = SourceHealth(source, "down", reason or reason_of(error), detail, since, last_ok)
+
+    def on_broker(self, at: float, error: str | None, last_contact: float | None = None) -> None:
+        """EventSink: the event connection says whether the broker answers
+        (connecting, its bytes, its pings)."""
+        self.set_health(BROKER, error, at, last_contact=last_contact)
+
+    @property
+    def broker_health(self) -> SourceHealth | None:
+        return self.health.get(BROKER)
+
     # -- the round ----------------------------------------------------------
     def poll(self) -> PollReport:
         """Ask the workers, the broker and the result backend once."""
@@ -295,6 +348,7 @@ class Monitor:
             if not workers.broker_error:
                 self._silent = {host for host in expect if host not in workers.pings}
         report.workers = workers
+        self.set_health(BROKER, workers.broker_error, time.time(), asked_at=now)
         if workers.broker_error:
             report.errors.append(workers.broker_error)
         else:
@@ -308,10 +362,14 @@ class Monitor:
                 with self.state.lock:
                     lost = lost_ids(self.state)
             self._settle_lost(lost, report)
-        self._poll_queues(report)
+        if not (workers.broker_error and self._probe_on_broker()
+                and reason_of(workers.broker_error) in (TIMED_OUT, NOT_ANSWERING)):
+            self._poll_queues(report)  # (not when the broker just timed out: it would again)
         self.measure_backlog()
         if not self._backfilled:
             self.backfill(report)
+        elif not self.state.gaps_to_repair():
+            self._check_backend(report)
         self._report_scan(report)
         report.repaired = self._repair(report)
         report.duration = time.monotonic() - t0
@@ -347,9 +405,18 @@ class Monitor:
                     report.queues_error = str(exc)
             depths = probe.depths(sorted(self.known_queues))
             self.state.apply_queue_depths(depths, report.started_at)
+            if probe.source == SOURCE_MANAGEMENT:
+                failed = next((d.error for d in depths if d.error), None)
+                self.set_health(MANAGEMENT_API, failed, time.time(), asked_at=report.started_at)
         except Exception as exc:  # noqa: BLE001 - a failing probe must not end the round
             report.queues_error = f"queues: {describe(exc)}"
             report.errors.append(report.queues_error)
+            if self._queue_probe is not None and self._queue_probe.source == SOURCE_MANAGEMENT:
+                self.set_health(MANAGEMENT_API, describe(exc), time.time())
+
+    def _probe_on_broker(self) -> bool:
+        """Whether queue depths come from the broker itself (not a management API)."""
+        return self._queue_probe is None or self._queue_probe.source != SOURCE_MANAGEMENT
 
     def _probe(self) -> QueueProbe | None:
         if self._queue_probe is None and self.sources.queues is not None:
@@ -421,14 +488,17 @@ class Monitor:
         for source in self.schedule_sources():
             if self._stopping.is_set():
                 break
+            asked = time.time()
             try:
                 jobs = source.jobs()
             except Exception as exc:  # noqa: BLE001 - a store that cannot be read keeps its last jobs
                 error = clean(mask_secrets(describe(exc)), 300, single_line=True)
                 self.schedules.apply_error(source.label, source.kind, error, time.time())
+                self.set_health(store_source(source.kind, source.label), error, time.time())
                 errors.append(error)
                 continue
             read_at = time.time()
+            self.set_health(store_source(source.kind, source.label), None, read_at, asked_at=asked)
             bridged = bool(getattr(source, "bridged", False))
             self.schedules.apply_jobs(source.label, source.kind, jobs, read_at, bridged=bridged)
             if bridged:
@@ -457,7 +527,27 @@ class Monitor:
                 self._backend = self.sources.results()
             except SourceError as exc:
                 self._backend_error = str(exc)
+                self.set_health(RESULT_BACKEND, str(exc), time.time())
         return self._backend
+
+    #: a key no result has: reading it asks the backend to answer, nothing more
+    NO_SUCH_TASK = "taskwatch-health-check"
+
+    def _check_backend(self, report: PollReport) -> None:
+        """One cheap read, so a result backend that stopped answering keeps
+        showing as down (its rounds read nothing else once backfilled)."""
+        backend = self._backend
+        if backend is None:
+            return
+        asked = time.time()
+        try:
+            backend.get([self.NO_SUCH_TASK])
+        except Exception as exc:  # noqa: BLE001 - the backend is optional
+            report.backend_error = f"result backend: {describe(exc)}"
+            report.errors.append(report.backend_error)
+            self.set_health(RESULT_BACKEND, describe(exc), time.time())
+            return
+        self.set_health(RESULT_BACKEND, None, time.time(), asked_at=asked)
 
     def backfill(self, report: PollReport | None = None) -> int:
         """Load the most recent finished tasks from the result backend, once."""
@@ -467,14 +557,17 @@ class Monitor:
         backend = self.backend()
         if backend is None:
             return 0
+        asked = time.time()
         try:
             rows = backend.recent(self.backfill_limit)
         except Exception as exc:  # noqa: BLE001 - the backend is optional
             if report is not None:
                 report.backend_error = f"result backend: {describe(exc)}"
                 report.errors.append(report.backend_error)
+            self.set_health(RESULT_BACKEND, describe(exc), time.time())
             self._backfilled = False
             return 0
+        self.set_health(RESULT_BACKEND, None, time.time(), asked_at=asked)
         for row in rows:
             self.state.apply_stored_result(row, recovered=False)
         self._start_failure_scan(backend)
@@ -574,6 +667,8 @@ class Monitor:
             except Exception as exc:  # noqa: BLE001 - try again next round
                 report.backend_error = f"result backend: {describe(exc)}"
                 report.errors.append(report.backend_error)
+                self.set_health(RESULT_BACKEND, describe(exc), time.time())
                 return repaired
+            self.set_health(RESULT_BACKEND, None, time.time())
         self.state.mark_repaired(gaps)
         return repaired

@@ -374,3 +374,38 @@ class HeldEta:
     delivered_at: float | None = None
     #: the worker that said it holds it (``inspect scheduled``); None: read from the broker
     hostname: str | None = None
+
+
+# -- how each source is doing --------------------------------------------------
+
+#: The sources whose health the monitor keeps (job stores add ``job store <label>``).
+BROKER = "broker"
+RESULT_BACKEND = "result backend"
+MANAGEMENT_API = "management API"
+
+HealthState = Literal["ok", "down"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """How one source (the broker, the result backend, a job store, the
+    management API) is doing, as the monitor last learnt it.
+
+    ``reason`` is one of a few words a person reads at a glance
+    ("authentication failed", "refused", "timed out", "not answering",
+    "connection closed", "error"), ``detail`` the source's own one-line,
+    masked message. ``since``: when this state began; ``last_ok``: the last
+    time the source really answered (not when its failure was noticed).
+    Times are epoch seconds.
+    """
+
+    source: str
+    state: HealthState
+    reason: str | None = None
+    detail: str | None = None
+    since: float | None = None
+    last_ok: float | None = None
+
+    @property
+    def down(self) -> bool:
+        return self.state == "down"

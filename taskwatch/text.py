@@ -11,6 +11,13 @@ import re
 MASK = "****"
 #: How every source words a refused password, whatever its client library calls it.
 AUTH_FAILED = "authentication failed"
+#: The other reasons a source is down, in the words the header and the
+#: snapshot's ``health[]`` use (see ``sources.errors.reason_of``).
+REFUSED = "refused"
+TIMED_OUT = "timed out"
+NOT_ANSWERING = "not answering"
+CLOSED = "connection closed"
+ERROR = "error"
 
 # scheme://user:password@host in free text: the user name has no ':', '/' or
 # '@'; the password runs to the last '@' of the word (it may hold '/', '#',

@@ -211,3 +211,13 @@ def stored(workers: DemoWorkers, task_id: str) -> dict:
     finally:
         client.close()
     return json.loads(raw) if raw else {}
+
+
+def delete_amqp_queue(url: str, queue: str) -> None:
+    """Remove a queue a test declared on the machine's (shared) RabbitMQ."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as conn:
+        channel = conn.channel()
+        channel.queue_delete(queue)
+        channel.close()

@@ -4,7 +4,7 @@ Schema 1 (fields are only ever added within a schema version; a task's
 ``attempts`` came with retries kept apart from the outcome; ``schedules[]``
 and ``schedule_stores[]`` with the job stores and beat's state):
 ``schema, taken_at, broker, broker_error, workers[], queues[], tasks[],
-task_stats[], schedules[], schedule_stores[], stats``. Every text in it was cleaned of terminal control
+task_stats[], schedules[], schedule_stores[], stats, health[]``. Every text in it was cleaned of terminal control
 sequences on the way in; URLs are masked.
 """
 
@@ -20,6 +20,7 @@ from taskwatch.engine.query import runtime
 from taskwatch.engine.reconcile import lost_ids
 from taskwatch.engine.schedule_book import ScheduleBook, ScheduleRow
 from taskwatch.engine.state import ClusterState, Task
+from taskwatch.records import SourceHealth
 from taskwatch.text import mask_url
 
 SCHEMA = 1
@@ -86,8 +87,10 @@ def build(
     peak_rss_bytes: int | None = None,
     max_tasks: int | None = None,
     schedules: ScheduleBook | None = None,
+    health: Sequence[SourceHealth] = (),
 ) -> dict[str, Any]:
-    """The whole picture. ``max_tasks`` keeps only the newest tasks (None: all)."""
+    """The whole picture. ``max_tasks`` keeps only the newest tasks (None: all).
+    ``health``: how each source was doing at the end (the monitor's records)."""
     book = schedules or ScheduleBook()
     schedule_rows = [schedule_document(row) for row in book.rows()]
     schedule_stores = [
@@ -171,8 +174,16 @@ def build(
                 ],
                 "peak_rss_bytes": peak_rss_bytes,
             },
+            "health": [health_document(h) for h in health],
         }
     return document
+
+
+def health_document(health: SourceHealth) -> dict[str, Any]:
+    """One source's state: ``ok`` or ``down`` with the reason in words, since
+    when, and the last time it really answered."""
+    return {"source": health.source, "state": health.state, "reason": health.reason,
+            "detail": health.detail, "since": iso(health.since), "last_ok": iso(health.last_ok)}
 
 
 def schedule_document(row: ScheduleRow) -> dict[str, Any]:

@@ -23,8 +23,9 @@ class Unreachable(BrokerError):
     """The URL is fine but the broker did not answer."""
 
 
-def connection(url: str, timeout: float = 3.0) -> Connection:
-    """A kombu connection for ``url`` whose every network step has a timeout.
+def connection(url: str, timeout: float = 3.0, read_timeout: float | None = None) -> Connection:
+    """A kombu connection for ``url`` whose every network step has a timeout
+    (``read_timeout``: a reply's, default the larger of ``timeout`` and 5 s).
 
     Raises :class:`BadURL` for URLs kombu cannot use at all.
     """
@@ -38,7 +39,7 @@ def connection(url: str, timeout: float = 3.0) -> Connection:
     options = {
         # redis-py
         "socket_connect_timeout": timeout,
-        "socket_timeout": max(timeout, 5.0),
+        "socket_timeout": max(timeout, 5.0) if read_timeout is None else read_timeout,
         "max_retries": 0,
     }
     try:
@@ -53,8 +54,12 @@ def connection(url: str, timeout: float = 3.0) -> Connection:
 
 
 def probe(url: str, timeout: float = 3.0) -> None:
-    """Connect to the broker once and hang up; raise a one-line error if it fails."""
-    conn = connection(url, timeout)
+    """Connect to the broker once and hang up; raise a one-line error if it fails.
+
+    A broker that accepts the connection and never answers fails after
+    ``timeout`` too (its reply's wait is bounded by it).
+    """
+    conn = connection(url, timeout, read_timeout=timeout)
     hosts = len([u for u in url.split(";") if u])
     try:
         # One attempt per host of kombu's ``a;b`` failover form, no pause:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from taskwatch.text import AUTH_FAILED, clean, mask_secrets
+from taskwatch.text import (
+    AUTH_FAILED,
+    CLOSED,
+    ERROR,
+    NOT_ANSWERING,
+    REFUSED,
+    TIMED_OUT,
+    clean,
+    mask_secrets,
+)
 
 
 class SourceError(Exception):
@@ -54,3 +63,29 @@ def describe(exc: BaseException) -> str:
     if AUTH_FAILED not in text.lower() and is_auth_failure(exc):
         text = f"{AUTH_FAILED}: {text}"
     return clean(mask_secrets(text), 300, single_line=True)
+
+
+def reason_of(error: BaseException | str) -> str:
+    """The few words that say why a source failed: "authentication failed",
+    "refused", "timed out", "connection closed", else "error"."""
+    if isinstance(error, BaseException):
+        if is_auth_failure(error):
+            return AUTH_FAILED
+        if isinstance(error, ConnectionRefusedError):
+            return REFUSED
+        if isinstance(error, TimeoutError):
+            return TIMED_OUT
+        text = describe(error).lower()
+    else:
+        text = error.lower()
+    if AUTH_FAILED in text or any(word in text for word in _AUTH_WORDS):
+        return AUTH_FAILED
+    if NOT_ANSWERING in text or "no answer" in text:
+        return NOT_ANSWERING
+    if "refused" in text or "errno 111" in text:
+        return REFUSED
+    if "timed out" in text or "timeout" in text:
+        return TIMED_OUT
+    if "closed" in text or "reset by peer" in text or "broken pipe" in text or "eof" in text:
+        return CLOSED
+    return ERROR

@@ -142,7 +142,9 @@ class ReceiverStatus:
 class _Receiver(threading.Thread):
     """Shared loop: connect, read until failure, report the gap, back off, retry."""
 
-    BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+    # Capped at 1 s: a broker back from a restart is heard again within about
+    # a second (plus the connect), and a refused connect costs the broker little.
+    BACKOFF = (0.1, 0.25, 0.5, 1.0)
     #: seconds after which the broker drops events nobody read (RabbitMQ's
     #: message TTL on our queue); None where it keeps them (Redis pub/sub
     #: cuts the connection instead)
@@ -160,8 +162,12 @@ class _Receiver(threading.Thread):
         # Pause before reconnecting after a drop, so a server that keeps
         # cutting us off is not hammered.
         self.reconnect_delay = 0.1
+        #: epoch seconds of the last byte (or connect) from the broker
+        self.last_contact: float | None = None
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
+        """Stop, waiting at most ``timeout`` s: a thread stuck connecting to a
+        broker that does not answer ends on its own (it is a daemon)."""
         self._stop_event.set()
         self._interrupt()
         if self.is_alive() and threading.current_thread() is not self:
@@ -177,13 +183,18 @@ class _Receiver(threading.Thread):
             try:
                 self._open()
             except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+                if self.stopped:
+                    break
                 self._lost(f"cannot connect for events: {describe(exc)}")
+                self._tell_broker(describe(exc))
                 self._stop_event.wait(self.BACKOFF[min(attempt, len(self.BACKOFF) - 1)])
                 attempt += 1
                 continue
             attempt = 0
             now = time.time()
+            self.last_contact = now
             self.status = ReceiverStatus(True, None, now, self.status.reconnects)
+            self._tell_broker(None)
             self.sink.on_connect(now)
             try:
                 self._read_loop()
@@ -194,6 +205,12 @@ class _Receiver(threading.Thread):
             finally:
                 self._close()
         self.status.connected = False
+
+    def _tell_broker(self, error: str | None) -> None:
+        """Say whether the broker answers (None) or why not, with the last time it did."""
+        on_broker = getattr(self.sink, "on_broker", None)
+        if on_broker is not None:
+            on_broker(time.time(), error, self.last_contact)
 
     def _lost(self, reason: str) -> None:
         now = time.time()
@@ -334,11 +351,12 @@ class RedisEventReceiver(_Receiver):
         self._decoder.start()
         super().start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
+        ends = time.monotonic() + timeout
         super().stop(timeout)
         self.spool.wake()
         if self._decoder.is_alive() and threading.current_thread() is not self._decoder:
-            self._decoder.join(timeout)
+            self._decoder.join(max(0.05, ends - time.monotonic()))
         self._close_side()
 
     def unapplied(self) -> int:
@@ -425,12 +443,17 @@ class RedisEventReceiver(_Receiver):
         raise error
 
     # A connection that goes silent without closing (a network partition, a
-    # frozen NAT entry) reads nothing forever, and looks idle rather than
-    # broken. After IDLE_PING seconds without a byte, PING; no byte in
-    # PING_WAIT seconds is a lost connection (a gap, then a reconnect).
-    IDLE_PING = 15.0
+    # frozen NAT entry, a stopped server) reads nothing forever, and looks
+    # idle rather than broken. After IDLE_PING seconds without a byte, PING:
+    # no byte SILENT seconds after it and the broker is "not answering" (the
+    # header says so, with the time of the last byte; the connection is
+    # kept, so a broker that wakes up loses nothing); none in PING_WAIT
+    # seconds is a lost connection (a gap, then a reconnect). A byte of any
+    # kind is an answer: while messages arrive nothing times out.
+    IDLE_PING = 0.5
+    SILENT = 1.0
     PING_WAIT = 5.0
-    WAKE = 0.5  # seconds a read waits before looking at the stop flag
+    WAKE = 0.25  # seconds a read waits before looking at the clock and the stop flag
 
     def _read_loop(self) -> None:
         sock = self._sock
@@ -441,6 +464,7 @@ class RedisEventReceiver(_Receiver):
         recv_into = sock.recv_into
         last_seen = time.monotonic()
         pinged_at: float | None = None
+        silent = False
         full = spool.full
         while not self.stopped:
             view = room()
@@ -455,6 +479,9 @@ class RedisEventReceiver(_Receiver):
                     if now - pinged_at > self.PING_WAIT:
                         raise ConnectionError(
                             f"no answer from Redis to a ping in {self.PING_WAIT:.0f} s") from None
+                    if not silent and now - pinged_at > self.SILENT:
+                        silent = True
+                        self._tell_broker(f"not answering: no reply to a ping in {self.SILENT:g} s")
                 elif now - last_seen > self.IDLE_PING:
                     sock.sendall(_PING)
                     pinged_at = now
@@ -465,7 +492,11 @@ class RedisEventReceiver(_Receiver):
                 raise ConnectionError("connection closed by the server")
             commit(n)
             last_seen = time.monotonic()
+            self.last_contact = time.time()
             pinged_at = None
+            if silent:
+                silent = False
+                self._tell_broker(None)
 
     def _overflow(self, full: bool) -> None:
         spool = self.spool

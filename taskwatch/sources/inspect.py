@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from taskwatch.records import TASK_KINDS, ExactCall, HeldTask, TaskKind, TaskPoll, WorkerReport
 from taskwatch.sources.broker import Unreachable
 from taskwatch.sources.celery_app import control_app
-from taskwatch.sources.errors import describe
-from taskwatch.text import clean, mask_url
+from taskwatch.sources.errors import TIMED_OUT, describe, reason_of
+from taskwatch.text import AUTH_FAILED, clean, mask_url
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -51,8 +51,13 @@ class Inspector:
         self._conn = None
 
     def close(self) -> None:
-        with self._lock:
-            self._reset()
+        # Never waits for a round stuck on a broker that does not answer:
+        # that round drops its connection itself when it fails.
+        if self._lock.acquire(timeout=0.1):
+            try:
+                self._reset()
+            finally:
+                self._lock.release()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -95,18 +100,29 @@ class Inspector:
         queues: dict[str, tuple[str, ...]] = {}
         errors: dict[str, str] = {}
         broker_error = None
+        def callback(reply: dict[str, Any]) -> None:
+            if on_pong is not None and isinstance(reply, dict):
+                for host in reply:
+                    on_pong(host, started_at)
+
         with self._lock:
             try:
-                conn = self._connection()
-                def callback(reply: dict[str, Any]) -> None:
-                    if on_pong is not None and isinstance(reply, dict):
-                        for host in reply:
-                            on_pong(host, started_at)
-
-                replies = self.app.control.broadcast(
-                    "ping", reply=True, timeout=self.timeout, connection=conn,
-                    limit=len(expect) or None, callback=callback,
-                ) or []
+                cached = self._conn is not None
+                try:
+                    replies = self.app.control.broadcast(
+                        "ping", reply=True, timeout=self.timeout, connection=self._connection(),
+                        limit=len(expect) or None, callback=callback,
+                    ) or []
+                except Exception as exc:
+                    self._reset()
+                    if not (cached and worth_retrying(exc)):
+                        raise
+                    # A kept connection the server closed (a restart, RabbitMQ's
+                    # close_all_connections) is not an unreachable broker: once more, fresh.
+                    replies = self.app.control.broadcast(
+                        "ping", reply=True, timeout=self.timeout, connection=self._connection(),
+                        limit=len(expect) or None, callback=callback,
+                    ) or []
                 for reply in replies:
                     if isinstance(reply, dict):
                         pings.update(reply)
@@ -188,24 +204,37 @@ class Inspector:
         return self._executor
 
     def _ask(self, command: str, hosts: list[str]) -> dict[str, Any]:
-        """One broadcast on this pool thread's own connection."""
+        """One broadcast on this pool thread's own connection; a kept connection
+        that fails is replaced and the broadcast sent once more at once."""
         local = self._local
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = self.app.connection_for_write()
-        try:
-            replies = self.app.control.broadcast(
-                command, destination=hosts, limit=len(hosts), timeout=self.timeout,
-                reply=True, connection=conn,
-            ) or []
-        except Exception:
-            local.conn = None
+        cached = getattr(local, "conn", None) is not None
+        while True:
+            conn = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = self.app.connection_for_write()
             try:
-                conn.release()
-            except Exception:  # noqa: BLE001, S110 - already broken
-                pass
-            raise
-        return _merge(replies)
+                replies = self.app.control.broadcast(
+                    command, destination=hosts, limit=len(hosts), timeout=self.timeout,
+                    reply=True, connection=conn,
+                ) or []
+            except Exception as exc:
+                local.conn = None
+                try:
+                    conn.release()
+                except Exception:  # noqa: BLE001, S110 - already broken
+                    pass
+                if cached and worth_retrying(exc):
+                    cached = False
+                    continue
+                raise
+            return _merge(replies)
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """Whether a failure on a kept connection may be that connection's alone
+    (closed by the server) rather than the broker's: not a timeout (a second
+    try would double the wait) nor a refused password."""
+    return reason_of(exc) not in (TIMED_OUT, AUTH_FAILED)
 
 
 def _merge(replies: list[dict[str, Any]]) -> dict[str, Any]:

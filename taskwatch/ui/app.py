@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -59,6 +59,8 @@ from taskwatch.ui.widgets.workers_table import WorkersTable
 
 if TYPE_CHECKING:
     from celery import Celery
+
+T = TypeVar("T")
 
 
 class TaskwatchCommands(Provider):
@@ -178,6 +180,7 @@ class TaskwatchApp(ActionKeys, App[int]):
         self._select_timer = None
         self._typing_until = 0.0
         self._schedule_errors: set[str] = set()
+        self._leaving = False  # quitting: rounds still out are not waited for
 
     # -- layout -------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -251,7 +254,9 @@ class TaskwatchApp(ActionKeys, App[int]):
         if self._poll_enabled:
             if monitor.has_schedules:
                 self.call_from_thread(self.read_schedules)
-            self.post_message(Polled(monitor.poll()))
+            report = self._unless_leaving(monitor.poll)
+            if report is not None:
+                self.post_message(Polled(report))
 
     def run(self, *args, **kwargs):  # noqa: ANN201 - Textual's signature
         try:
@@ -293,6 +298,7 @@ class TaskwatchApp(ActionKeys, App[int]):
         after a killed tmux/SSH session). A watchdog then runs the cleanups
         (the demo stops its cluster) and ends the process.
         """
+        self._leaving = True
         threading.Thread(target=self._force_exit, args=(128 + signum,), daemon=True,
                          name="taskwatch-exit-watchdog").start()
         self._loop.call_soon_threadsafe(self.exit, 128 + signum)
@@ -311,13 +317,46 @@ class TaskwatchApp(ActionKeys, App[int]):
     # -- polling ------------------------------------------------------------
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def poll_workers(self) -> None:
-        self.post_message(Polled(self.monitor.poll()))
+        report = self._unless_leaving(self.monitor.poll)
+        if report is not None:
+            self.post_message(Polled(report))
 
     # Schedule sources (job stores, beat's state) are read on their own
     # worker and timer: a slow store never holds up asking the workers.
     @work(thread=True, exclusive=True, group="schedules", exit_on_error=False)
     def read_schedules(self) -> None:
-        self.post_message(SchedulesRead(self.monitor.poll_schedules()))
+        errors = self._unless_leaving(self.monitor.poll_schedules)
+        if errors is not None:
+            self.post_message(SchedulesRead(errors))
+
+    def _unless_leaving(self, call: Callable[[], T]) -> T | None:
+        """``call()`` (network I/O, from a thread worker) on a daemon thread of
+        its own; None if the app is leaving first.
+
+        Thread workers run in asyncio's default executor, which quitting
+        waits for: a round stuck on a broker that does not answer would hold
+        the shell for its socket timeouts. This worker returns at once when
+        the app leaves, and the stuck thread, a daemon, ends with the process.
+        """
+        done = threading.Event()
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, call()))
+            except BaseException as exc:  # noqa: BLE001 - raised again in the worker
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        threading.Thread(target=run, daemon=True, name="taskwatch-io").start()
+        while not done.wait(0.05):
+            if self._leaving:
+                return None
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     @on(SchedulesRead)
     def _schedules_read(self, message: SchedulesRead) -> None:
@@ -390,7 +429,8 @@ class TaskwatchApp(ActionKeys, App[int]):
                           events_connected=monitor is not None and monitor.events_connected,
                           events_error=monitor.events_error if monitor is not None else None,
                           asked=self._asked,
-                          schedule_alert=schedule_alert(monitor.schedules) if monitor is not None else None)
+                          schedule_alert=schedule_alert(monitor.schedules) if monitor is not None else None,
+                          health=list(monitor.health.values()) if monitor is not None else ())
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
         view = self._current_view()
@@ -652,9 +692,11 @@ class TaskwatchApp(ActionKeys, App[int]):
         self.action_refresh()  # ask the workers now: the change shows at once
 
     async def action_quit(self) -> None:
+        self._leaving = True
         self.exit(0)
 
     def on_unmount(self) -> None:
+        self._leaving = True
         self._collector.release()
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]

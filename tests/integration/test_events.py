@@ -12,7 +12,7 @@ from celery import Celery
 
 from taskwatch.config import Settings
 from taskwatch.monitor import Monitor
-from tests.cluster import start_worker, wait_for_ping
+from tests.cluster import delete_amqp_queue, start_worker, wait_for_ping
 from tests.waiting import wait_until
 
 
@@ -138,12 +138,7 @@ def test_events_over_rabbitmq(rabbitmq_url, redis_server):
             assert task.worker == worker.hostname and task.result == "5"
     finally:
         worker.stop()
-        from kombu import Connection
-
-        with Connection(rabbitmq_url, connect_timeout=5) as conn:
-            channel = conn.channel()
-            channel.queue_delete(queue)
-            channel.close()
+        delete_amqp_queue(rabbitmq_url, queue)
 
 
 def test_holding_events_delays_them_and_loses_none(fresh_redis):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from datetime import datetime
 
 from rich.text import Text
 from textual.widget import Widget
@@ -10,8 +12,9 @@ from textual.widget import Widget
 from taskwatch.engine.reconcile import lost_ids
 from taskwatch.engine.schedule_book import ScheduleBook
 from taskwatch.engine.state import ClusterState
-from taskwatch.text import AUTH_FAILED, clean, mask_url
-from taskwatch.ui.format import ago, round_rate
+from taskwatch.records import BROKER, MANAGEMENT_API, RESULT_BACKEND, SourceHealth
+from taskwatch.text import AUTH_FAILED, NOT_ANSWERING, TIMED_OUT, clean, mask_url
+from taskwatch.ui.format import round_rate
 
 
 class StatusBar(Widget):
@@ -28,7 +31,6 @@ class StatusBar(Widget):
         self._read_only = read_only
         self._state: ClusterState | None = None
         self._broker_error: str | None = None
-        self._last_ok: float | None = None
         self._events_connected = False
         self._rate = 0.0
         self._rate_sample: tuple[float, int] | None = None
@@ -37,13 +39,17 @@ class StatusBar(Widget):
         self._asked = False
         self._events_error: str | None = None
         self._schedule_alert: str | None = None
+        self._health: dict[str, SourceHealth] = {}
 
     def show(self, state: ClusterState, *, broker_error: str | None, events_connected: bool,
-             asked: bool = True, events_error: str | None = None, schedule_alert: str | None = None) -> None:
+             asked: bool = True, events_error: str | None = None, schedule_alert: str | None = None,
+             health: Iterable[SourceHealth] = ()) -> None:
         """``asked``: a round of asking the broker has completed at least once.
         ``events_error``: why there will be no events at all (shown instead of waiting for them).
-        ``schedule_alert``: a scheduler that is down or stuck (``⚠ beat late``)."""
+        ``schedule_alert``: a scheduler that is down or stuck (``⚠ beat late``).
+        ``health``: each source's state (the monitor's); the broker's outranks ``broker_error``."""
         self._asked = asked
+        self._health = {h.source: h for h in health}
         self._schedule_alert = schedule_alert
         self._events_error = events_error
         now = time.monotonic()
@@ -56,8 +62,6 @@ class StatusBar(Widget):
         self._state = state
         self._broker_error = broker_error
         self._events_connected = events_connected
-        if broker_error is None:
-            self._last_ok = time.time()
         text = self._build()
         signature = (text.plain, tuple(text.spans))
         if signature != self._signature:  # an unchanged line costs no bytes on the wire
@@ -78,14 +82,16 @@ class StatusBar(Widget):
             text.append(f" {self._profile}", style="bold")
         text.append(" ")
         state = self._state
-        if state is None or not self._asked:
-            text.append("◌ connecting…", style="italic")
+        broker = self._health.get(BROKER)
+        now = time.time()
+        if broker is not None and broker.down:
+            self._broker_down(text, broker, now)
+        elif state is None or not self._asked:
+            text.append(f"◌ connecting to {self._broker}", style="italic")
         elif self._broker_error:
             # It answered and refused the password (rotated?): not an outage.
             refused = AUTH_FAILED in self._broker_error.lower()
             text.append("✖ broker authentication failed" if refused else "✖ broker unreachable", style="bold red")
-            if self._last_ok:
-                text.append(f" (last ok {ago(time.time() - self._last_ok)})", style="red")
         else:
             now = time.time()
             with state.lock:
@@ -122,11 +128,47 @@ class StatusBar(Widget):
                     behind.append(f"{backlog / MB:.0f}/{limit / MB:.0f} MB" if limit else f"{backlog / MB:.0f} MB")
                 if behind:
                     text.append(f"  ⚠ behind {', '.join(behind)}", style="bold yellow")
+        for health in sorted(self._health.values(), key=lambda h: h.source):
+            if health.down and health.source != BROKER:  # lasting, while it is down
+                text.append(f"  ✖ {_short(health.source)} {_REASON.get(health.reason or '', health.reason)}",
+                            style="bold red")
         if self._schedule_alert:  # whatever the broker's state: beat may be down with it
             text.append(f"  {self._schedule_alert}", style="bold red")
-        text.append("  ")
-        text.append(self._broker, style="dim")
+        if self._asked or (broker is not None and broker.down):  # (else "connecting to" said it)
+            text.append("  ")
+            text.append(self._broker, style="dim")
         return text
+
+
+    @staticmethod
+    def _broker_down(text: Text, broker: SourceHealth, now: float) -> None:
+        """``✖ broker not answering 12s (last reply 14:03:07)``: what, for how
+        long, and when it last really answered (the most important part first)."""
+        reason = broker.reason or "error"
+        said = reason if reason in _SAID_AS_IS else f"unreachable: {reason}"
+        text.append(f"✖ broker {said}", style="bold red")
+        if broker.since is not None:
+            text.append(f" {_seconds(now - broker.since)}", style="red")
+        if broker.last_ok is not None:
+            text.append(f" (last reply {datetime.fromtimestamp(broker.last_ok):%H:%M:%S})", style="red")
+
+
+def _seconds(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m"
+
+
+#: Short names for the header, so several fit 80 columns.
+_SHORT = {RESULT_BACKEND: "results", MANAGEMENT_API: "mgmt API"}
+_REASON = {AUTH_FAILED: "auth failed"}
+#: Reasons that say it all after "broker" (the others follow "unreachable: ").
+_SAID_AS_IS = (AUTH_FAILED, NOT_ANSWERING, TIMED_OUT)
+
+
+def _short(source: str) -> str:
+    if source in _SHORT:
+        return _SHORT[source]
+    return "job store" if source.startswith("job store") else source.split(" ", 1)[0]
 
 
 MB = 1024 * 1024
