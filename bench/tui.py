@@ -212,7 +212,9 @@ def taskwatch_typing_latency(term: Terminal, samples: int) -> list[float]:
         deadline = time.monotonic() + 30
         while "filter:" not in ANSI.sub("", term.raw[before:].decode("utf-8", "replace")):
             if time.monotonic() > deadline:
-                raise SystemExit("the filter did not open")
+                state = "running" if term.process.poll() is None else f"exited with {term.process.returncode}"
+                raise SystemExit(f"the filter did not open (taskwatch {state}); "
+                                 f"last output: {ANSI.sub('', term.raw[-2000:].decode('utf-8', 'replace'))!r}")
             term.read(0.02)
         for char in TYPED:
             if len(latencies) >= samples:
