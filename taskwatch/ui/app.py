@@ -466,6 +466,7 @@ class TaskwatchApp(ActionKeys, App[int]):
         self.view = view
         self.query_one("#switcher", ContentSwitcher).current = view
         self.query_one("#views", TabBar).select(view)
+        self.refresh_bindings()  # the footer greys what does not apply here (check_action reads the view)
         self._redraw(force=True, select=False)
         if VIEW_NAMED[view].selects_tasks:
             # The list shows what it last selected at once; the fresh selection

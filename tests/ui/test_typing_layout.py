@@ -76,3 +76,21 @@ async def _rows(app) -> None:
         await pilot_wait_until(pilot, lambda: second.uuid in drawn, what="the changed row drawn")
         assert drawn == [second.uuid]
         assert "FAILURE" in tasks.render_line(1).text and "KeyError('gone')" in tasks.render_line(1).text
+
+
+def test_the_footer_greys_the_keys_that_do_not_apply_to_the_view_switched_to(recorded_app):
+    asyncio.run(_footer(recorded_app()))
+
+
+async def _footer(app) -> None:
+    async with app.run_test(size=(100, 30)) as pilot:
+        def greyed() -> dict[str, bool]:
+            return {key.key: key.has_class("-disabled") for key in app.query("FooterKey") if key.key in ("x", "R")}
+
+        await pilot_wait_until(pilot, lambda: greyed() == {"x": True, "R": True},
+                               what="revoke and retry greyed in the workers view", detail=greyed)
+        for view, wanted in (("3", {"x": False, "R": False}), ("2", {"x": True, "R": True}),
+                             ("4", {"x": True, "R": False})):
+            await pilot.press(view)
+            await pilot_wait_until(pilot, lambda wanted=wanted: greyed() == wanted,
+                                   what=f"the footer's keys after {view}: {wanted}", detail=greyed)
