@@ -51,6 +51,7 @@ from taskwatch.ui.views.registry import (
     View,
     show_tasks_hint,
 )
+from taskwatch.ui.widgets.filter_box import FilterBox
 from taskwatch.ui.widgets.footer import QuietFooter
 from taskwatch.ui.widgets.status_bar import StatusBar, schedule_alert
 from taskwatch.ui.widgets.tab_bar import TabBar
@@ -198,7 +199,7 @@ class TaskwatchApp(ActionKeys, App[int]):
         with ContentSwitcher(initial=self.view, id="switcher"):
             for view in VIEWS:
                 yield view.pane(self)
-        yield Input(placeholder="filter: name, id, args, exception… (Enter keeps, Esc clears)", id="filter")
+        yield FilterBox(placeholder="filter: name, id, args, exception… (Enter keeps, Esc clears)", id="filter")
         yield QuietFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -506,6 +507,7 @@ class TaskwatchApp(ActionKeys, App[int]):
         self.view = view
         self.query_one("#switcher", ContentSwitcher).current = view
         self.query_one("#views", TabBar).select(view)
+        self.refresh_bindings()  # the footer greys what does not apply here (check_action reads the view)
         self._redraw(force=True, select=False)
         if VIEW_NAMED[view].selects_tasks:
             # The list shows what it last selected at once; the fresh selection

@@ -34,9 +34,12 @@ class QuietFooter(Footer):
         self.set_class(needed > self.size.width, "-narrow")
 
     def bindings_changed(self, screen: Screen) -> None:
+        # Only the keys it shows (as Footer.compose picks them): a hidden
+        # key turning on or off (a view switch greys `space`, `X`, `t`, `P`,
+        # `c`...) changes nothing on screen, and a rebuild costs a layout.
         signature = tuple(
-            (key, active.binding.action, active.binding.description, active.binding.show, active.enabled)
-            for key, active in screen.active_bindings.items()
+            (key, active.binding.action, active.binding.description, active.enabled, active.tooltip)
+            for key, active in screen.active_bindings.items() if active.binding.show
         )
         if signature == self._shown and self.is_attached:
             return

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -43,6 +43,12 @@ class TaskList(ScrollView, can_focus=False):
     """
 
     cursor: reactive[int] = reactive(0)
+    # The list's length is its virtual size. In Textual a virtual size is a
+    # layout reactive: every new selection (every 2 s while tasks arrive)
+    # re-arranged and repainted the whole screen. The list's own size never
+    # depends on it (height 1fr): set_ids moves the scrollbar and repaints
+    # the rows that changed, nothing else.
+    virtual_size = Reactive(Size(0, 0), layout=False, repaint=False)
 
     class Opened(Message):
         def __init__(self, task_id: str) -> None:
@@ -65,6 +71,7 @@ class TaskList(ScrollView, can_focus=False):
         self.ids: list[str] = []
         self._selected: str | None = None
         self._painted: dict[int, tuple] = {}  # screen row -> what it showed
+        self._strips: dict[tuple, Strip] = {}  # row key (see _row_key) -> the row drawn
         #: tasks marked with space: the action keys act on all of them
         self.marked: set[str] = set()
 
@@ -101,6 +108,11 @@ class TaskList(ScrollView, can_focus=False):
         width = self.scrollable_content_region.width  # not size.width: no horizontal scrollbar
         if self.virtual_size.height != len(ids) or self.virtual_size.width != width:
             self.virtual_size = Size(width, len(ids))
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = len(ids)
+            bar.window_size = self.scrollable_content_region.height
+            if self.scroll_y > self.max_scroll_y:
+                self.scroll_to(y=self.max_scroll_y, animate=False)
         if selected is not None:
             try:
                 index = ids.index(selected) if len(ids) < 200_000 else -1
@@ -216,17 +228,41 @@ class TaskList(ScrollView, can_focus=False):
             line.append(" ")
         return line
 
+    def _row_key(self, task: Task, index: int, now: float, width: int) -> tuple:
+        """Everything a row's drawing reads (see render_row): rows drawn before
+        are taken from the cache, so a list shifted by new tasks, or shown
+        again, costs only its new rows."""
+        tick = int(now - task.started) if task.state == STARTED and task.started else 0
+        return (task.uuid, task.state, task.state_ts, task.retries, tick, task.name, task.worker, task.args,
+                task.call is not None, task.exception, task.eta, task.received, task.sent, task.started,
+                task.finished, task.runtime, task.recovered, task.uuid in self.marked, index == self.cursor,
+                width, self.size.width, self.rich_style)
+
+    ROWS_CACHED = 1000
+
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
         width = self.scrollable_content_region.width
-        self._painted[y] = self._signature(index, self.clock())
+        now = self.clock()
+        self._painted[y] = self._signature(index, now)
         if index >= len(self.ids):
             return Strip.blank(width, self.rich_style)
         task = self.state.tasks.get(self.ids[index])
+        if task is None:
+            return self._render_strip(None, index, now, width)
+        key = self._row_key(task, index, now, width)
+        strip = self._strips.get(key)
+        if strip is None:
+            if len(self._strips) >= self.ROWS_CACHED:
+                self._strips.clear()
+            strip = self._strips[key] = self._render_strip(task, index, now, width)
+        return strip
+
+    def _render_strip(self, task: Task | None, index: int, now: float, width: int) -> Strip:
         if task is None:  # evicted since the list was made
             text = Text("(evicted)", style="dim")
         else:
-            text = self.render_row(task, self.clock(), self.widths())
+            text = self.render_row(task, now, self.widths())
         if task is not None and task.recovered:
             text.stylize("italic")
         if index == self.cursor:

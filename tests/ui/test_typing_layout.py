@@ -1,0 +1,96 @@
+"""Keys answered without re-arranging the screen (issue 13).
+
+A layout pass re-arranges and repaints every widget on the screen; under a
+burst of events one per character typed into the filter (and one per new
+selection of the tasks list) was most of a keystroke's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Input
+
+from taskwatch.engine.query import select_with_counts
+from taskwatch.engine.state import FAILURE
+from taskwatch.ui.widgets.task_list import TaskList
+from tests.waiting import pilot_wait_until
+
+
+def test_typing_into_the_filter_and_its_new_selection_lay_nothing_out(recorded_app):
+    asyncio.run(_typing(recorded_app()))
+
+
+async def _typing(app) -> None:
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        tasks = app.query_one(TaskList)
+        await pilot_wait_until(pilot, lambda: tasks.ids, what="the tasks listed")
+        await pilot.press("slash")
+        box = app.query_one("#filter", Input)
+        await pilot_wait_until(pilot, lambda: box.has_focus, what="the filter box focused")
+        await pilot.pause()
+        layouts: list[object] = []
+        app.screen.screen_layout_refresh_signal.subscribe(app, layouts.append, immediate=True)
+        wanted, _, _ = select_with_counts(app.state, "all", "process_report")
+        assert 0 < len(wanted) < len(tasks.ids)
+        await pilot.press(*"process_report")
+        await pilot_wait_until(pilot, lambda: tasks.ids == wanted, what="the filtered tasks listed",
+                               detail=lambda: f"{len(tasks.ids)} listed, {len(wanted)} wanted")
+        assert box.value == "process_report"
+        assert not layouts, f"{len(layouts)} layout passes while typing 14 characters"
+        # No layout, yet the scrollbar follows the list's new length.
+        assert tasks.vertical_scrollbar.window_virtual_size == len(wanted)
+        assert tasks.max_scroll_y == max(0, len(wanted) - tasks.scrollable_content_region.height)
+
+
+def test_a_row_is_drawn_anew_when_its_task_changes_and_only_then(recorded_app):
+    asyncio.run(_rows(recorded_app()))
+
+
+async def _rows(app) -> None:
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("F")  # failed tasks: none running, whose runtime would tick on
+        tasks = app.query_one(TaskList)
+        await pilot_wait_until(pilot, lambda: app.task_tab == "failed" and tasks.ids and
+                               all(app.state.tasks[i].state == FAILURE for i in tasks.ids),
+                               what="the failed tasks listed")
+        drawn: list[str] = []
+        render_row = tasks.render_row
+
+        def counted(task, now, widths):
+            drawn.append(task.uuid)
+            return render_row(task, now, widths)
+
+        tasks.render_row = counted  # the real drawing, counted
+        tasks.refresh()
+        await pilot_wait_until(pilot, lambda: tasks._painted, what="the list painted")
+        await pilot.pause()
+        assert drawn == [], "rows drawn before are taken from the cache"
+        second = app.state.tasks[tasks.ids[1]]
+        app.state.apply_events([{"type": "task-failed", "uuid": second.uuid, "hostname": second.worker or "w",
+                                 "timestamp": second.state_ts + 1, "exception": "KeyError('gone')",
+                                 "traceback": "", "clock": 10**9}], received_at=second.state_ts + 1)
+        assert second.exception == "KeyError('gone')"
+        tasks.refresh()
+        await pilot_wait_until(pilot, lambda: second.uuid in drawn, what="the changed row drawn")
+        assert drawn == [second.uuid]
+        assert "FAILURE" in tasks.render_line(1).text and "KeyError('gone')" in tasks.render_line(1).text
+
+
+def test_the_footer_greys_the_keys_that_do_not_apply_to_the_view_switched_to(recorded_app):
+    asyncio.run(_footer(recorded_app()))
+
+
+async def _footer(app) -> None:
+    async with app.run_test(size=(100, 30)) as pilot:
+        def greyed() -> dict[str, bool]:
+            return {key.key: key.has_class("-disabled") for key in app.query("FooterKey") if key.key in ("x", "R")}
+
+        await pilot_wait_until(pilot, lambda: greyed() == {"x": True, "R": True},
+                               what="revoke and retry greyed in the workers view", detail=greyed)
+        for view, wanted in (("3", {"x": False, "R": False}), ("2", {"x": True, "R": True}),
+                             ("4", {"x": True, "R": False})):
+            await pilot.press(view)
+            await pilot_wait_until(pilot, lambda wanted=wanted: greyed() == wanted,
+                                   what=f"the footer's keys after {view}: {wanted}", detail=greyed)
