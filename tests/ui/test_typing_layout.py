@@ -89,8 +89,12 @@ async def _footer(app) -> None:
 
         await pilot_wait_until(pilot, lambda: greyed() == {"x": True, "R": True},
                                what="revoke and retry greyed in the workers view", detail=greyed)
+        keys = list(app.query("FooterKey"))
         for view, wanted in (("3", {"x": False, "R": False}), ("2", {"x": True, "R": True}),
                              ("4", {"x": True, "R": False})):
             await pilot.press(view)
             await pilot_wait_until(pilot, lambda wanted=wanted: greyed() == wanted,
                                    what=f"the footer's keys after {view}: {wanted}", detail=greyed)
+        # Greyed and lit where they stand: a rebuild (every key re-mounted,
+        # the screen laid out) was a view switch's largest cost.
+        assert list(app.query("FooterKey")) == keys

@@ -37,14 +37,36 @@ class QuietFooter(Footer):
         # Only the keys it shows (as Footer.compose picks them): a hidden
         # key turning on or off (a view switch greys `space`, `X`, `t`, `P`,
         # `c`...) changes nothing on screen, and a rebuild costs a layout.
+        shown = [(key, active) for key, active in screen.active_bindings.items() if active.binding.show]
         signature = tuple(
             (key, active.binding.action, active.binding.description, active.enabled, active.tooltip)
-            for key, active in screen.active_bindings.items() if active.binding.show
+            for key, active in shown
         )
         if signature == self._shown and self.is_attached:
             return
+        if self._only_greying_changed(signature) and self.is_attached:
+            # A view switch greys or lights the same keys (x, R...): restyle
+            # them where they are; a rebuild re-mounts every key and lays the
+            # screen out, a view switch's largest cost.
+            self._shown = signature
+            enabled: dict[str, bool] = {}
+            for _key, active in shown:
+                enabled.setdefault(active.binding.action, active.enabled)
+            for widget in self.query("FooterKey"):
+                action = getattr(widget, "action", None)
+                if action in enabled:
+                    # What FooterKey's constructor does with disabled= (the
+                    # class greys it; _disabled makes a click ring the bell).
+                    widget._disabled = not enabled[action]
+                    widget.set_class(not enabled[action], "-disabled")
+            return
         self._shown = signature
         super().bindings_changed(screen)
+
+    def _only_greying_changed(self, signature: tuple) -> bool:
+        if self._shown is None or len(signature) != len(self._shown):
+            return False
+        return all(new[:3] == old[:3] and new[4:] == old[4:] for new, old in zip(signature, self._shown, strict=True))
 
     async def recompose(self) -> None:
         await super().recompose()
