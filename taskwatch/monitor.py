@@ -158,7 +158,7 @@ class Monitor:
         self._silent: set[str] = set()  # alive by heartbeat, did not answer when last asked
         self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
         self._expiry_gap: Gap | None = None  # the gap opened while behind RabbitMQ's event TTL
-        self._event_loss = sources.event_loss  # builds the management API's check, if given
+        self._event_loss = sources.event_loss  # builds the management API's check, if given (an EventLossCheck)
         self._suspicion: _Suspicion | None = None  # behind the TTL, being confirmed
         self._drops_seen: dict[str, int] = {}  # queue -> drops already recorded as gaps
         self._confirm_lock = threading.Lock()
@@ -314,14 +314,17 @@ class Monitor:
             if self._stopping.is_set() or getattr(self.receiver, "queue_name", None) != suspicion.queue:
                 return  # stopped, or the connection (and its queue) is gone: that is a gap already
         with self._confirm_lock:
+            check = None
             try:
-                check = self._event_loss() if callable(self._event_loss) else None
+                check = self._event_loss()
                 verdict = check.dropped(suspicion.queue, suspicion.vhost, suspicion.read,
                                         suspicion.end_mono, self._stopping)
-                check.close()
                 dropped, why = verdict.dropped, verdict.why
             except Exception as exc:  # noqa: BLE001 - a bad API URL, anything: unconfirmed
                 dropped, why = None, describe(exc)
+            finally:
+                if check is not None:
+                    check.close()
             if self._stopping.is_set():
                 return
             ttl = f"event_queue_ttl {suspicion.ttl:g} s"
