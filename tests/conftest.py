@@ -77,6 +77,27 @@ def rabbitmq_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def rabbitmq_api(rabbitmq_url: str) -> str:
+    """The management API (guest/guest on 15672), or skip; fail if
+    ``TASKWATCH_TEST_REQUIRE`` names ``rabbitmq-api``."""
+    import httpx
+
+    reachable = service_reachable("127.0.0.1", 15672)
+    if reachable:
+        try:
+            reachable = httpx.get("http://127.0.0.1:15672/api/overview", auth=("guest", "guest"),
+                                  timeout=3).status_code == 200
+        except httpx.HTTPError:
+            reachable = False
+    if reachable:
+        return "http://guest:guest@127.0.0.1:15672"
+    message = "the RabbitMQ management API is not reachable at 127.0.0.1:15672"
+    if "rabbitmq-api" in _required_services():
+        pytest.fail(f"{message}, and TASKWATCH_TEST_REQUIRE names it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The machine's PostgreSQL database ``test``, or skip (fail if required)."""
     return _external_service("postgres")

@@ -605,6 +605,11 @@ class AmqpEventReceiver(_Receiver):
         self._consumer = None
         self._batch: list[dict[str, Any]] = []
         self._bad = 0
+        #: the current connection's event queue, its vhost, and the messages
+        #: read from it (what the management API is asked about)
+        self.queue_name: str | None = None
+        self.vhost = "/"
+        self.messages_read = 0
 
     def _open(self) -> None:
         import uuid
@@ -628,8 +633,10 @@ class AmqpEventReceiver(_Receiver):
                             no_ack=True, accept=["application/json"])
         consumer.consume()
         self._conn, self._consumer = conn, consumer
+        self.queue_name, self.vhost, self.messages_read = queue.name, conn.virtual_host or "/", 0
 
     def _on_message(self, message: Any) -> None:  # kombu's on_message: the raw message
+        self.messages_read += 1
         events = decode_body(message.body, message.content_type)
         if events is None:
             self._bad += 1
@@ -695,13 +702,13 @@ def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mappi
                              queue_expires=60.0 if queue_expires is None else queue_expires)
 
 
-_AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 
 
 def check_event_transport(broker_url: str) -> str:
     """The URL's scheme when taskwatch can listen to events on it; else ValueError."""
     scheme = broker_url.split("://", 1)[0].lower()
-    if scheme not in REDIS_SCHEMES + _AMQP_SCHEMES:
+    if scheme not in REDIS_SCHEMES + AMQP_SCHEMES:
         raise ValueError(f"events over {scheme}:// are not supported (Redis and AMQP are)")
     return scheme
 

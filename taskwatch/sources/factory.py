@@ -49,6 +49,8 @@ class Sources:
     read_only: bool = False
     #: builders of the schedule sources (APScheduler job stores, beat's state), on first use
     schedules: tuple[Callable[[], ScheduleSource], ...] = ()
+    #: builds the check of RabbitMQ's event drops (``--rabbitmq-api`` on AMQP), on first use
+    event_loss: Callable[[], Any] | None = None
 
 
 def build_sources(settings: Settings, user_app: Any = None, *, events: bool = True) -> Sources:
@@ -64,10 +66,10 @@ def build_sources(settings: Settings, user_app: Any = None, *, events: bool = Tr
                       read_only=bool(settings.read_only))
 
     if events:
-        from taskwatch.sources.events import check_event_transport, event_receiver
+        from taskwatch.sources.events import AMQP_SCHEMES, check_event_transport, event_receiver
 
         try:
-            check_event_transport(url)
+            scheme = check_event_transport(url)
         except ValueError as exc:
             sources.events_error = clean(mask_secrets(str(exc)), 200, single_line=True)
         else:
@@ -78,6 +80,11 @@ def build_sources(settings: Settings, user_app: Any = None, *, events: bool = Tr
                 queue_expires=_seconds(conf.get("event_queue_expires")),
                 spool_limit=settings.event_spool_mb * 1024 * 1024,
             )
+            api = settings.rabbitmq_api
+            if api and scheme in AMQP_SCHEMES:
+                from taskwatch.sources.event_loss import EventLossCheck
+
+                sources.event_loss = lambda: EventLossCheck(api)
 
     def queues() -> QueueProbe:
         from taskwatch.sources.queues import queue_probe

@@ -9,7 +9,6 @@ plugin answers on 15672, the HTTP API.
 from __future__ import annotations
 
 import json
-import os
 import random
 import socket
 import subprocess
@@ -18,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from celery import Celery
@@ -626,30 +624,6 @@ def test_amqp_unreachable_is_reported_per_queue_fast(rabbitmq_url):
     assert [r.name for r in rows] == ["a", "b"]
     for row in rows:
         assert row.error and "s3cret" not in row.error and "\n" not in row.error
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_api(rabbitmq_url: str) -> str:
-    """The management API (guest/guest on 15672), or skip; fail if
-    ``TASKWATCH_TEST_REQUIRE`` names ``rabbitmq-api``."""
-    reachable = service_reachable("127.0.0.1", 15672)
-    if reachable:
-        try:
-            reachable = (
-                httpx.get(
-                    "http://127.0.0.1:15672/api/overview", auth=("guest", "guest"), timeout=3
-                ).status_code
-                == 200
-            )
-        except httpx.HTTPError:
-            reachable = False
-    if reachable:
-        return RABBITMQ_API
-    required = {s.strip().lower() for s in os.environ.get("TASKWATCH_TEST_REQUIRE", "").split(",")}
-    message = "the RabbitMQ management API is not reachable at 127.0.0.1:15672"
-    if "rabbitmq-api" in required:
-        pytest.fail(f"{message}, and TASKWATCH_TEST_REQUIRE names it")
-    pytest.skip(message)
 
 
 @pytest.mark.rabbitmq

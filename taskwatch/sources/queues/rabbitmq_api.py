@@ -106,6 +106,22 @@ class ManagementQueueProbe:
             )
         return rows
 
+    def queue_counts(self, name: str, vhost: str | None = None) -> tuple[int, int, int] | None:
+        """``(published, delivered, messages)`` of one queue, as the statistics
+        last sampled them: messages routed into it, delivered or got from it
+        (``deliver_get``), and held in it now; None before its first sample.
+        A queue nobody published to yet has no ``message_stats``: zeros."""
+        path = f"/api/queues/{quote(vhost or self.vhost, safe='')}/{quote(name, safe='')}"
+        params = {"columns": "messages,message_stats.publish,message_stats.deliver_get"}
+        with self._lock:
+            doc = self._get(path, params, NO_SUCH_QUEUE)
+        if not isinstance(doc, dict) or _count(doc.get("messages")) is None:
+            return None  # not sampled yet: the answer is [] or has no count
+        stats = doc.get("message_stats")
+        stats = stats if isinstance(stats, dict) else {}
+        messages = doc["messages"]
+        return (_count(stats.get("publish")) or 0, _count(stats.get("deliver_get")) or 0, messages)
+
     def peek(self, queue: str, n: int = 10) -> list[PeekedMessage]:
         raise QueueProbeError(NO_PEEK)
 
@@ -129,28 +145,33 @@ class ManagementQueueProbe:
             )
         return self._client
 
-    def _fetch(self) -> dict[str, dict[str, Any]]:
+    def _get(self, path: str, params: dict[str, Any], not_found: str) -> Any:
+        """The JSON answer to ``GET path``; a one-line error for anything else
+        (``not_found`` for a 404)."""
         import httpx
 
+        try:
+            response = self._http().get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise self._error(describe(exc)) from None
+        if response.status_code == 401:
+            raise self._error(f"{AUTH_FAILED}: the management API refused the credentials (401)")
+        if response.status_code == 404:
+            raise self._error(not_found)
+        if response.status_code != 200:
+            raise self._error(f"HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise self._error("the answer is not JSON") from None
+
+    def _fetch(self) -> dict[str, dict[str, Any]]:
         path = f"/api/queues/{quote(self.vhost, safe='')}"
         queues: dict[str, dict[str, Any]] = {}
         page = 1
         while page <= _MAX_PAGES:
             params = {"page": page, "page_size": _PAGE_SIZE, "columns": _COLUMNS}
-            try:
-                response = self._http().get(path, params=params)
-            except httpx.HTTPError as exc:
-                raise self._error(describe(exc)) from None
-            if response.status_code == 401:
-                raise self._error(f"{AUTH_FAILED}: the management API refused the credentials (401)")
-            if response.status_code == 404:
-                raise self._error(f"no vhost {self.vhost!r} (404)")
-            if response.status_code != 200:
-                raise self._error(f"HTTP {response.status_code}")
-            try:
-                doc = response.json()
-            except ValueError:
-                raise self._error("the answer is not JSON") from None
+            doc = self._get(path, params, f"no vhost {self.vhost!r} (404)")
             items = doc.get("items") if isinstance(doc, dict) else None
             if not isinstance(items, list):
                 raise self._error("unexpected answer (no items)")

@@ -1,0 +1,147 @@
+"""Events RabbitMQ drops past ``event_queue_ttl``: suspected from the lag, confirmed
+(or not) by the management API, on the real RabbitMQ."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from celery import Celery
+from kombu import Connection, Exchange, Producer
+
+from taskwatch.config import Settings
+from taskwatch.monitor import Monitor
+from tests.waiting import wait_until
+
+TTL = 1.0
+
+
+class _Events:
+    """Publishes task-received events on the ``celeryev`` exchange, counting them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
+        self.sent = 0
+
+    def send(self, uuid_: str, padding: str = "") -> None:
+        event = {"type": "task-received", "uuid": uuid_, "name": "n", "hostname": "w@h",
+                 "timestamp": time.time()}
+        if padding:
+            event["args"] = padding
+        self.producer.publish(event, routing_key="task.received", serializer="json")
+        self.sent += 1
+
+
+@contextmanager
+def _watching(rabbitmq_url: str, api: str | None) -> Iterator[tuple[Monitor, _Events]]:
+    app = Celery("proj", set_as_current=False)
+    app.conf.event_queue_ttl = TTL
+    settings = Settings(broker_url=rabbitmq_url, rabbitmq_api=api)
+    with Monitor.from_settings(settings, app, backfill=0) as monitor, \
+            Connection(rabbitmq_url, connect_timeout=5) as conn:
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        events = _Events(conn)
+        events.send("first")  # caught up: the baseline for this host's clock
+        wait_until(lambda: "first" in monitor.state.tasks, what="the first event (the caught-up baseline)")
+        yield monitor, events
+
+
+def _fall_behind(monitor: Monitor, events: _Events, count: int, padding: str) -> None:
+    """The receiver stalls while ``count`` events come, and they age past the TTL."""
+    monitor.HOLD_MAX = 60.0
+    monitor.hold_events(60.0)
+    # Stalled on this one's batch, the receiver reads nothing more until
+    # released: what comes next waits, and is read late.
+    read = monitor.receiver.messages_read
+    events.send("stall")
+    wait_until(lambda: monitor.receiver.messages_read > read, what="the receiver to read the stalling event")
+    for i in range(count):
+        events.send(f"late-{i}", padding)
+    time.sleep(TTL + 0.5)  # the subject: what waits for the receiver ages past its TTL
+    monitor.release_events()
+    wait_until(lambda: monitor.state.counters.max_lag > TTL, what="the receiver to read the burst late")
+
+
+def _catch_up(monitor: Monitor, events: _Events) -> None:
+    """Send one fresh event after another until one arrives less than TTL/2
+    late: however long the rest of the backlog takes on a busy machine, the
+    receiver is then caught up (one event sent at once could arrive behind
+    that rest, and nothing would come after it)."""
+    sent = [0]
+
+    def caught_up() -> bool:
+        if f"after-{sent[0]}" in monitor.state.tasks and monitor.state.counters.lag < TTL / 2:
+            return True
+        if sent[0] == 0 or f"after-{sent[0]}" in monitor.state.tasks:
+            sent[0] += 1
+            events.send(f"after-{sent[0]}")
+        return False
+
+    wait_until(caught_up, what="the receiver to catch up")
+
+
+def _late(monitor: Monitor) -> int:
+    return sum(1 for t in list(monitor.state.tasks) if t.startswith("late-"))
+
+
+def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
+    """Without the management API, being about event_queue_ttl behind is a gap,
+    said to be unconfirmed, closed once caught up."""
+    with _watching(rabbitmq_url, None) as (monitor, events):
+        _fall_behind(monitor, events, 20_000, "x" * 1000)  # about 20 MB: most waits in the queue
+        wait_until(lambda: monitor.state.gaps, what="a gap for falling behind event_queue_ttl")
+        reason = monitor.state.gaps[0].reason
+        assert "event_queue_ttl" in reason and "unconfirmed" in reason
+        # The loss was real: RabbitMQ dropped what waited past the TTL.
+        assert _late(monitor) < 20_000
+        _catch_up(monitor, events)
+        wait_until(lambda: monitor.state.gaps[0].end is not None, what="the gap closed once caught up")
+
+
+@pytest.mark.rabbitmq
+def test_events_rabbitmq_dropped_are_a_gap_with_the_count_its_management_api_confirms(
+        rabbitmq_url, rabbitmq_api):
+    with _watching(rabbitmq_url, rabbitmq_api) as (monitor, events):
+        _fall_behind(monitor, events, 20_000, "x" * 1000)
+        _catch_up(monitor, events)
+        gaps = wait_until(lambda: monitor.state.gaps, timeout=40,
+                          what="the management API to confirm the drops")
+        assert len(gaps) == 1 and gaps[0].end is not None
+        reason = gaps[0].reason
+        assert "dropped by RabbitMQ" in reason and "event_queue_ttl 1 s" in reason, reason
+        dropped = int(reason.split()[0])
+        # What was published and never read, counted by the test and by the receiver.
+        assert dropped == events.sent - monitor.receiver.messages_read
+        assert dropped == 20_000 - _late(monitor) > 0
+        assert monitor.expiry_false_alarms == 0
+
+
+@pytest.mark.rabbitmq
+def test_falling_behind_the_ttl_without_drops_is_no_gap(rabbitmq_url, rabbitmq_api):
+    """A few small events, held past the TTL: RabbitMQ pushed them to our socket
+    at once (no_ack), so none waited in the queue to expire. The lag alone
+    said "lost"; the management API says nothing was dropped."""
+    with _watching(rabbitmq_url, rabbitmq_api) as (monitor, events):
+        _fall_behind(monitor, events, 200, "")
+        _catch_up(monitor, events)
+        wait_until(lambda: monitor.state.gaps or monitor.expiry_false_alarms, timeout=40,
+                   what="the management API's answer")
+        assert monitor.state.counters.max_lag > TTL  # it was behind by more than the TTL
+        assert _late(monitor) == 200  # and lost nothing
+        assert monitor.state.gaps == []
+        assert monitor.expiry_false_alarms == 1
+
+
+@pytest.mark.rabbitmq
+def test_a_management_api_that_cannot_be_asked_leaves_the_gap_unconfirmed_and_masked(rabbitmq_url):
+    """Nothing listens on the API's port: the stretch behind the TTL is a gap
+    from the lag, as without the API, saying why it is unconfirmed."""
+    with _watching(rabbitmq_url, "http://guest:s3cret@127.0.0.1:1") as (monitor, events):
+        _fall_behind(monitor, events, 200, "")
+        _catch_up(monitor, events)
+        gaps = wait_until(lambda: monitor.state.gaps, what="the unconfirmed gap")
+        reason = gaps[0].reason
+        assert "unconfirmed" in reason and "127.0.0.1:1" in reason and "event_queue_ttl 1 s" in reason, reason
+        assert "s3cret" not in reason and gaps[0].end is not None
