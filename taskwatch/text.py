@@ -131,7 +131,7 @@ def url_problem(url: str | None) -> str | None:
         end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
         if end > 0 and "@" in rest[end:]:
             return ENCODE_DELIMITERS
-        if rest[:end].endswith("@"):  # credentials and no host: a ';' in the password split it here
+        if end == len(rest) and rest.endswith("@"):  # credentials, then nothing: a ';' in the password split it here
             return ENCODE_DELIMITERS
         scheme = part[:start].strip().lower().split("+", 1)[0]
         if scheme in _SQL_SCHEMES:
