@@ -25,6 +25,7 @@ from taskwatch.config import Settings
 from taskwatch.demo.redis_server import RedisServer
 from taskwatch.monitor import Monitor
 from tests.cluster import child_env, delete_amqp_queue, start_worker, wait_for_ping
+from tests.procnet import tcp_ports
 from tests.waiting import wait_until
 
 PASSWORD = "s3/cr#t?@:%pw"  # every character a URL parser could take for a delimiter
@@ -107,31 +108,11 @@ def test_snapshot_listens_through_a_broker_killed_and_restarted(tmp_path):
     assert back < 5.0, f"subscribed again {back:.1f} s after the broker returned"
 
 
-def _own_amqp_ports(port: int = 5672) -> list[int]:
-    """Local ports of this process's TCP connections to ``port`` (RabbitMQ)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    ports = []
-    with open("/proc/self/net/tcp") as table:
-        for line in table.readlines()[1:]:
-            fields = line.split()
-            local, remote, inode = fields[1], fields[2], fields[9]
-            if inode in inodes and int(remote.split(":")[1], 16) == port:
-                ports.append(int(local.split(":")[1], 16))
-    return ports
-
-
 def _close_own_amqp_connections() -> int:
     """RabbitMQ closes this process's connections, as ``rabbitmqctl
     close_all_connections`` would, without touching anybody else's (the
     machine's RabbitMQ is shared)."""
-    ports = _own_amqp_ports()
+    ports = sorted(tcp_ports(remote_port=5672))
     expr = ("[rabbit_networking:close_connection(P, \"taskwatch outage test\") || P <- rabbit_networking:connections(), "
             "lists:member(proplists:get_value(peer_port, rabbit_networking:connection_info(P, [peer_port])), "
             f"[{','.join(map(str, ports))}])].")

@@ -29,6 +29,7 @@ from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.views.registry import VIEW_ACTIONS
 from tests.cluster import descendants
 from tests.integration.aps_process import start_app
+from tests.procnet import tcp_ports
 from tests.waiting import pilot_wait_until, wait_until
 
 INSPECT_METHODS = {"ping", "stats", "active_queues", "active", "reserved", "scheduled", "query_task",
@@ -76,32 +77,6 @@ def allowed(command: str) -> bool:
     if name == "SET":  # kombu's mutex around restoring unacked messages (it restores none: limit 0)
         return args[1] == "unacked_mutex"
     return False
-
-
-def tcp_ports(pids: list[int]) -> set[int]:
-    """Local ports of the TCP connections the processes ``pids`` hold open."""
-    inodes = set()
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                if fields[9] in inodes:
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 class Wire:
