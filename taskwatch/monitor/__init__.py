@@ -30,7 +30,8 @@ from typing import Any
 from taskwatch.config import Settings
 from taskwatch.engine.reconcile import lost_ids
 from taskwatch.engine.schedule_book import ScheduleBook
-from taskwatch.engine.state import FINAL, ClusterState, Gap
+from taskwatch.engine.state import FINAL, ClusterState
+from taskwatch.monitor.expiry import ExpiryWatch
 from taskwatch.records import (
     BROKER,
     MANAGEMENT_API,
@@ -69,21 +70,6 @@ SCAN_SECONDS = 30.0
 SCAN_KEYS = 1_000_000
 
 log = logging.getLogger("taskwatch.monitor")
-
-
-@dataclass
-class _Suspicion:
-    """Being about ``event_queue_ttl`` behind on RabbitMQ, while the management
-    API is asked whether events were really dropped meanwhile."""
-
-    start: float
-    ttl: float
-    queue: str
-    vhost: str
-    caught_up: threading.Event = field(default_factory=threading.Event)
-    end: float = 0.0  # epoch seconds when caught up
-    end_mono: float = 0.0
-    read: int = 0  # messages read from the queue by then
 
 
 @dataclass
@@ -157,13 +143,6 @@ class Monitor:
         self._rounds = 0
         self._silent: set[str] = set()  # alive by heartbeat, did not answer when last asked
         self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
-        self._expiry_gap: Gap | None = None  # the gap opened while behind RabbitMQ's event TTL
-        self._event_loss = sources.event_loss  # builds the management API's check, if given (an EventLossCheck)
-        self._suspicion: _Suspicion | None = None  # behind the TTL, being confirmed
-        self._drops_seen: dict[str, int] = {}  # queue -> drops already recorded as gaps
-        self._confirm_lock = threading.Lock()
-        #: times being behind the TTL was checked and the management API showed nothing dropped
-        self.expiry_false_alarms = 0
         self._queue_probe: QueueProbe | None = None
         self._backend: ResultBackend | None = None
         self._backend_error: str | None = None
@@ -174,6 +153,8 @@ class Monitor:
         self._scan_thread: threading.Thread | None = None
         self._scan_reported = False
         self._stopping = threading.Event()
+        # Behind RabbitMQ's event TTL: a gap, or drops the management API confirms.
+        self.expiry = ExpiryWatch(self.state, lambda: self.receiver, sources.event_loss, self._stopping)
         self._actions: ActionSource | None = None
         #: every scheduled job read (APScheduler stores, beat), see :meth:`poll_schedules`
         self.schedules = ScheduleBook()
@@ -274,74 +255,7 @@ class Monitor:
         self.state.apply_events(events, received_at, drained)
         expiry = self.receiver.queue_ttl if self.receiver is not None else None
         if expiry:
-            self._watch_expiry(expiry, received_at)
-
-    def _watch_expiry(self, expiry: float, now: float) -> None:
-        """RabbitMQ drops events older than the event queue's TTL without a
-        word: a receiver that far behind may have lost some. With the
-        management API, that is asked once caught up (on a thread of its
-        own) and a gap recorded only for drops it confirms; without it, the
-        stretch is a gap (which the next rounds repair), closed once caught up."""
-        # Survivors of an expiring backlog are at most about ``expiry`` old
-        # when read: being close to it is the sign, not exceeding it.
-        lag = self.state.counters.lag
-        behind = self._expiry_gap is not None or self._suspicion is not None
-        if not behind and lag > 0.8 * expiry:
-            queue = getattr(self.receiver, "queue_name", None)
-            if self._event_loss is not None and queue:
-                self._suspicion = _Suspicion(now - lag, expiry, queue, getattr(self.receiver, "vhost", "/"))
-                threading.Thread(target=self._confirm_drops, args=(self._suspicion,),
-                                 name="taskwatch-event-loss", daemon=True).start()
-            else:
-                self._expiry_gap = self.state.open_gap(
-                    now - lag, f"events more than {expiry:g} s behind: RabbitMQ expires them "
-                               "(event_queue_ttl; unconfirmed: no management API)")
-        elif behind and lag < expiry / 2:
-            if self._expiry_gap is not None:
-                self.state.close_gap(self._expiry_gap, now)
-                self._expiry_gap = None
-            suspicion, self._suspicion = self._suspicion, None
-            if suspicion is not None:
-                suspicion.end, suspicion.end_mono = now, time.monotonic()
-                suspicion.read = getattr(self.receiver, "messages_read", 0)
-                suspicion.caught_up.set()
-
-    def _confirm_drops(self, suspicion: _Suspicion) -> None:
-        """Ask the management API what RabbitMQ dropped from our event queue
-        while we were behind; record a gap for what it confirms (or, when it
-        cannot say, for the stretch, marked unconfirmed)."""
-        while not suspicion.caught_up.wait(0.5):
-            if self._stopping.is_set() or getattr(self.receiver, "queue_name", None) != suspicion.queue:
-                return  # stopped, or the connection (and its queue) is gone: that is a gap already
-        with self._confirm_lock:
-            check = None
-            try:
-                check = self._event_loss()
-                verdict = check.dropped(suspicion.queue, suspicion.vhost, suspicion.read,
-                                        suspicion.end_mono, self._stopping)
-                dropped, why = verdict.dropped, verdict.why
-            except Exception as exc:  # noqa: BLE001 - a bad API URL, anything: unconfirmed
-                dropped, why = None, describe(exc)
-            finally:
-                if check is not None:
-                    check.close()
-            if self._stopping.is_set():
-                return
-            ttl = f"event_queue_ttl {suspicion.ttl:g} s"
-            if dropped is None:
-                reason = (f"events more than {suspicion.ttl:g} s behind: RabbitMQ expires them "
-                          f"({ttl}; unconfirmed: {mask_secrets(why)})")
-            else:
-                new = dropped - self._drops_seen.get(suspicion.queue, 0)
-                self._drops_seen[suspicion.queue] = dropped
-                if new <= 0:
-                    self.expiry_false_alarms += 1
-                    log.info("events were more than %g s behind, but RabbitMQ's management API shows "
-                             "none dropped from %s: no gap", suspicion.ttl, suspicion.queue)
-                    return
-                reason = f"{new} event messages dropped by RabbitMQ ({ttl}, confirmed by the management API)"
-            gap = self.state.open_gap(suspicion.start, reason)
-            self.state.close_gap(gap, suspicion.end)
+            self.expiry.watch(expiry, received_at)
 
     def on_undecodable(self, count: int) -> None:
         self.state.count_undecodable(count)
@@ -353,11 +267,16 @@ class Monitor:
     def on_connect(self, at: float) -> None:
         for gap in self.state.open_gaps():
             self.state.close_gap(gap, at)
-        self._expiry_gap = self._suspicion = None
+        self.expiry.forget()
         # A lag measured before the connection dropped says nothing now; on an
         # idle cluster no batch would come to replace it, and the header would
         # say "behind" for good.
         self.state.reset_lag()
+
+    @property
+    def expiry_false_alarms(self) -> int:
+        """Times being behind the TTL was checked and the management API showed nothing dropped."""
+        return self.expiry.false_alarms
 
     @property
     def events_connected(self) -> bool:
