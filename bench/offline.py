@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stream import messages  # noqa: E402
 from taskwatch.engine.state import ClusterState  # noqa: E402
-from taskwatch.sources.events import decode_envelope  # noqa: E402
+from taskwatch.sources.event_decode import decode_envelope  # noqa: E402
 
 
 def run_taskwatch(payloads: list[bytes]) -> tuple[float, ClusterState]:

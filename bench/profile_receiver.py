@@ -38,7 +38,7 @@ from redis._parsers import _HiredisParser, _RESP2Parser  # noqa: E402
 from bench.stream import SHAPES, messages  # noqa: E402
 from taskwatch.demo.redis_server import RedisServer  # noqa: E402
 from taskwatch.engine.state import ClusterState  # noqa: E402
-from taskwatch.sources.events import decode_envelope  # noqa: E402
+from taskwatch.sources.event_decode import decode_envelope  # noqa: E402
 
 CHANNEL = "/0.celeryev"
 

@@ -6,7 +6,8 @@ import json
 from taskwatch.engine.sketch import QuantileSketch
 from taskwatch.engine.state import ClusterState, WorkerInfo
 from taskwatch.records import TaskPoll
-from taskwatch.sources.events import decode_body, decode_envelope, redis_event_channel
+from taskwatch.sources.event_decode import decode_body, decode_envelope
+from taskwatch.sources.events import redis_event_channel
 from taskwatch.sources.inspect import held_tasks
 
 T0 = 1_795_000_000.0

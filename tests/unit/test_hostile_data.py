@@ -35,7 +35,7 @@ from taskwatch.engine import snapshot as snap
 from taskwatch.engine.query import select_with_counts
 from taskwatch.engine.state import ClusterState
 from taskwatch.records import PeekedMessage
-from taskwatch.sources import events as event_decoders
+from taskwatch.sources import event_decode as event_decoders
 from taskwatch.sources.apscheduler.decode import decode_job
 from taskwatch.sources.beat.file import BeatFileSource
 from taskwatch.sources.beat.schedules import to_job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from taskwatch.sources.events import decode_envelope, decode_payload
+from taskwatch.sources.event_decode import decode_envelope, decode_payload
 from taskwatch.sources.spool import Break, PubSubFrames, Spool
 
 
