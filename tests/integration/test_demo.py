@@ -160,7 +160,6 @@ def stop_leftover_demo(process: subprocess.Popen[str]) -> None:
     [
         pytest.param("bundled", signal.SIGTERM, id="bundled-redis-SIGTERM"),
         pytest.param("bundled", signal.SIGINT, id="bundled-redis-SIGINT"),
-        pytest.param("system", signal.SIGTERM, id="system-redis-SIGTERM"),
         pytest.param("system", signal.SIGHUP, id="system-redis-SIGHUP"),
     ],
     indirect=["demo_process"],
