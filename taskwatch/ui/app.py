@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, TypeVar
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static
 from textual.worker import Worker, WorkerState
 
 from taskwatch import __version__
 from taskwatch.config import Settings
-from taskwatch.engine.query import TAB_LABELS, TABS, Superseded, select_with_counts
+from taskwatch.engine.query import TABS, Superseded, select_with_counts
 from taskwatch.engine.state import ClusterState
 from taskwatch.monitor import Monitor
 from taskwatch.text import clean, mask_secrets
 from taskwatch.ui.actions import ActionDone, ActionKeys
 from taskwatch.ui.collector import QuietCollector
+from taskwatch.ui.commands import TaskwatchCommands
 from taskwatch.ui.css import css_path
 from taskwatch.ui.messages import Polled, Pong, SchedulesRead, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
@@ -62,30 +62,6 @@ if TYPE_CHECKING:
     from celery import Celery
 
 T = TypeVar("T")
-
-
-class TaskwatchCommands(Provider):
-    """``:`` — the command palette: views, filter, refresh, revoke what the filter shows."""
-
-    async def search(self, query: str) -> Hits:
-        app = self.app
-        assert isinstance(app, TaskwatchApp)
-        matcher = self.matcher(query)
-        commands = [(f"Go to {v.label}", lambda v=v: app.action_view(v.name), f"view {v.name}") for v in VIEWS]
-        commands += [(f"Tasks: {TAB_LABELS[t]}", lambda t=t: app.show_task_tab(t), f"tasks tab {t}") for t in TABS]
-        commands += [
-            ("Filter…", app.action_filter, "substring filter on the current view"),
-            ("Refresh now", app.action_refresh, "ask workers and broker again"),
-            ("Help: keys", app.action_help, "every key"),
-            ("Quit", app.action_quit, "leave taskwatch"),
-        ]
-        if app.view == "tasks" and not app.settings.read_only:
-            commands.append(("Revoke every task the filter shows", app.action_revoke_filtered,
-                             "the tasks this tab and filter list now; asks first, with the count"))
-        for title, callback, help_text in commands:
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
 class TaskwatchApp(ActionKeys, App[int]):
