@@ -180,7 +180,8 @@ class ActionKeys:
         task = self.monitor.state.tasks.get(task_id)  # type: ignore[attr-defined]
         return task is not None and task.state in RETRYABLE and bool(task.name)
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False,
+          description="exact arguments of the tasks to retry")  # not the repr of every id
     def _find_calls(self, ids: list[str]) -> None:
         """Exact arguments for each (engine, else the result backend): I/O, off the UI thread."""
         monitor: Monitor = self.monitor  # type: ignore[attr-defined]

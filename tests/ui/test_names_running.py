@@ -42,7 +42,9 @@ async def _scenario(app) -> None:
         table = app.query_one(NamesTable)
         await pilot_wait_until(pilot, lambda: table.row_count == len(app.state.names),
                                what="every task name listed")
-        assert table.get_cell(LONG, "running").plain == "1"
+        # Running tasks are counted on a thread: the rows come first, their counts right after.
+        await pilot_wait_until(pilot, lambda: table.get_cell(LONG, "running").plain == "1",
+                               what="the running count", detail=lambda: table.get_cell(LONG, "running").plain)
         assert table.get_cell("mail.retrying", "running").plain == "-"
         await pilot_wait_until(pilot, lambda: table.virtual_size.width and table.max_scroll_x == 0,
                                what="the table laid out within 80 columns",

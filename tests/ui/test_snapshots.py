@@ -64,7 +64,7 @@ def test_task_names_view(snap_compare, recorded_app):
         await _freeze(pilot)
         await pilot.press("4")
         table = pilot.app.query_one(NamesTable)
-        await pilot_wait_until(pilot, lambda: table.row_count == len(pilot.app.state.names),
-                               what="every task name in the names view")
+        await pilot_wait_until(pilot, lambda: table.row_count == len(pilot.app.state.names) and table.counted,
+                               what="every task name in the names view, with its running count")
 
     assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=run_before)

@@ -106,7 +106,7 @@ def test_every_view_at_80x24(demo_workers):
             table = app.query_one("#workers-table")
             assert table.virtual_size.width <= 80
             for host in demo_workers.hostnames:
-                assert host in [row.key.value for row in table.ordered_rows]
+                assert host in table.row_keys
 
     asyncio.run(scenario())
 
@@ -157,7 +157,7 @@ def test_peek_a_queue_without_consuming_it(demo_workers):
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("2")
             table = app.query_one(QueuesTable)
-            await pilot_wait_until(pilot, lambda: queue in [row.key.value for row in table.ordered_rows],
+            await pilot_wait_until(pilot, lambda: queue in table.row_keys,
                                    what=f"{queue} discovered and listed")
             # Filter down to the queue, as a user would: a cursor moved to a row
             # index can land elsewhere if a redraw reorders the rows first.

@@ -18,10 +18,7 @@ def settings(broker_url: str, **extra) -> Settings:
 
 def rows(app: TaskwatchApp) -> dict[str, list[str]]:
     table = app.query_one(WorkersTable)
-    return {
-        row.key.value: [str(cell) for cell in table.get_row(row.key)]
-        for row in table.ordered_rows
-    }
+    return {key: [table.get_cell(key, column).plain for column in table.columns] for key in table.row_keys}
 
 
 def status(app: TaskwatchApp) -> str:

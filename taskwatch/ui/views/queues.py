@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.message import Message
 
 from taskwatch.engine.state import ClusterState
-from taskwatch.ui.views.tables import KeyedTable
+from taskwatch.ui.widgets.row_table import RowTable
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -68,7 +68,7 @@ def _num(value: int | None) -> Text:
     return Text("-" if value is None else f"{value:,}", justify="right")
 
 
-class QueuesTable(KeyedTable):
+class QueuesTable(RowTable):
     class PeekRequested(Message):
         def __init__(self, queue: str) -> None:
             super().__init__()

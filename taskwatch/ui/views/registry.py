@@ -33,19 +33,18 @@ if TYPE_CHECKING:
 
 Nav = Mapping[str, Callable[[Any], None]]
 
-SIDEWAYS = 12  # cells per h/l (Left/Right) in a table wider than the screen
-
-# The nav keys (j/k, pages, g/G) forwarded to a DataTable's own actions...
+# The nav keys (j/k, pages, g/G) move a table's row cursor (Line API tables,
+# widgets/row_table.py)...
 TABLE_NAV: Nav = {
-    "down": lambda table: table.action_cursor_down(),
-    "up": lambda table: table.action_cursor_up(),
-    "page_down": lambda table: table.action_page_down(),
-    "page_up": lambda table: table.action_page_up(),
-    "top": lambda table: table.action_scroll_top(),
-    "bottom": lambda table: table.action_scroll_bottom(),
+    "down": lambda table: table.action_cursor(1),
+    "up": lambda table: table.action_cursor(-1),
+    "page_down": lambda table: table.action_page(1),
+    "page_up": lambda table: table.action_page(-1),
+    "top": lambda table: table.action_jump(0),
+    "bottom": lambda table: table.action_jump(-1),
     # Sideways, to columns past the edge (a row cursor has no column to move).
-    "left": lambda table: table.scroll_relative(x=-SIDEWAYS, animate=False),
-    "right": lambda table: table.scroll_relative(x=SIDEWAYS, animate=False),
+    "left": lambda table: table.action_sideways(-1),
+    "right": lambda table: table.action_sideways(1),
 }
 # ...and to the tasks list's cursor (Line API: rows and pages of rows).
 LINE_NAV: Nav = {
@@ -79,9 +78,14 @@ class View:
                        id=f"view.{self.name}")
 
 
-def _draw_table(app: TaskwatchApp, table: QueuesTable | NamesTable) -> None:
-    """The views that are one keyed table of the state (queues, task names)."""
+def _draw_table(app: TaskwatchApp, table: QueuesTable) -> None:
+    """The views that are one keyed table of the state (queues)."""
     table.show(app.state, app.needle)
+
+
+def _draw_names(app: TaskwatchApp, table: NamesTable) -> None:
+    monitor = app.started_monitor
+    table.show(app.state, app.needle, give_way=monitor.give_way if monitor is not None else None)
 
 
 # -- workers ------------------------------------------------------------------
@@ -200,7 +204,7 @@ VIEWS: tuple[View, ...] = (
          open=lambda app, tasks: tasks.action_open(),  # the task's detail
          every_tick=True, selects_tasks=True),
     View(name="names", label="Task names", key="4", key_description="Names",
-         widget=NamesTable, pane=lambda app: NamesTable(id="names"), draw=_draw_table, nav=TABLE_NAV,
+         widget=NamesTable, pane=lambda app: NamesTable(id="names"), draw=_draw_names, nav=TABLE_NAV,
          open=_open_name),
     View(name="upcoming", label="Upcoming", key="5", key_description="Upcoming",
          widget=UpcomingTable, pane=_upcoming_pane, draw=_draw_upcoming,

@@ -14,7 +14,7 @@ from rich.text import Text
 from taskwatch.engine.schedule_book import ScheduleRow, undecodable
 from taskwatch.text import clean
 from taskwatch.ui.format import relative, run_day, span
-from taskwatch.ui.views.tables import KeyedTable
+from taskwatch.ui.widgets.row_table import RowTable
 
 #: what the From column says for each source
 SOURCE_LABELS = {"beat": "beat", "apscheduler": "aps"}
@@ -41,7 +41,7 @@ def when_cells(row: ScheduleRow, now: float) -> tuple[Text, Text]:
     return day, Text(relative(job.next_run, now), style="" if job.exact else "dim")
 
 
-class UpcomingTable(KeyedTable):
+class UpcomingTable(RowTable):
     COLUMNS = (
         ("name", "Job", 22),
         ("source", "From", 4),
