@@ -98,3 +98,36 @@ async def _footer(app) -> None:
         # Greyed and lit where they stand: a rebuild (every key re-mounted,
         # the screen laid out) was a view switch's largest cost.
         assert list(app.query("FooterKey")) == keys
+
+
+def test_opening_the_filter_greys_the_letter_keys_in_place_and_lays_nothing_out(recorded_app):
+    asyncio.run(_filter_footer(recorded_app()))
+
+
+async def _filter_footer(app) -> None:
+    """While the box has focus, letters type: the footer greys their keys where
+    they stand. It used to re-mount its keys (and lay the screen out) after
+    `/` and again after Esc; the first character typed waited for it."""
+    async with app.run_test(size=(100, 30)) as pilot:
+        def greyed() -> dict[str, bool]:
+            return {key.key: key.has_class("-disabled") for key in app.query("FooterKey")
+                    if key.key in ("x", "q", "slash")}
+
+        await pilot.press("3")
+        await pilot_wait_until(pilot, lambda: greyed() == {"x": False, "q": False, "slash": False},
+                               what="the tasks view's keys lit", detail=greyed)
+        keys = list(app.query("FooterKey"))
+        await pilot.press("slash")
+        box = app.query_one("#filter", Input)
+        await pilot_wait_until(pilot, lambda: box.has_focus and greyed() == {"x": True, "q": True, "slash": False},
+                               what="letter keys greyed while the filter has focus", detail=greyed)
+        layouts: list[object] = []
+        app.screen.screen_layout_refresh_signal.subscribe(app, layouts.append, immediate=True)
+        await pilot.press("q", "x")
+        await pilot_wait_until(pilot, lambda: box.value == "qx", what="the letters typed into the box")
+        await pilot.pause()
+        assert not layouts, f"{len(layouts)} layout passes while typing after /"
+        await pilot.press("escape")
+        await pilot_wait_until(pilot, lambda: not box.has_focus and greyed() == {"x": False, "q": False, "slash": False},
+                               what="the keys lit again after Esc", detail=greyed)
+        assert list(app.query("FooterKey")) == keys, "the footer's keys were re-mounted"

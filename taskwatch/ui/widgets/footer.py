@@ -19,7 +19,8 @@ class QuietFooter(Footer):
     QuietFooter.-narrow FooterKey.-command-palette { display: none; }
     """
 
-    _shown: tuple | None = None
+    _shown: tuple | None = None  # the keys as they are now (greyed or not)
+    _built: tuple | None = None  # the keys the last rebuild mounted
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fit)
@@ -44,29 +45,36 @@ class QuietFooter(Footer):
         )
         if signature == self._shown and self.is_attached:
             return
-        if self._only_greying_changed(signature) and self.is_attached:
-            # A view switch greys or lights the same keys (x, R...): restyle
-            # them where they are; a rebuild re-mounts every key and lays the
-            # screen out, a view switch's largest cost.
+        if self._keys_on_screen(signature) and self.is_attached:
+            # The same keys, or fewer: grey or light them where they are. A
+            # view switch greys x, R...; the `/` filter box takes the letter
+            # keys while it has focus (they type), and they come back with
+            # Esc or Enter. A rebuild re-mounts every key and lays the screen
+            # out: after `/`, the first character typed waited 15-25 ms for it.
             self._shown = signature
             enabled: dict[str, bool] = {}
             for _key, active in shown:
                 enabled.setdefault(active.binding.action, active.enabled)
+            built = {action for _, action, _, _, _ in self._built or ()}
             for widget in self.query("FooterKey"):
                 action = getattr(widget, "action", None)
-                if action in enabled:
-                    # What FooterKey's constructor does with disabled= (the
-                    # class greys it; _disabled makes a click ring the bell).
-                    widget._disabled = not enabled[action]
-                    widget.set_class(not enabled[action], "-disabled")
+                if action not in built:
+                    continue  # the command palette's key, docked right: always there
+                on = enabled.get(action, False)
+                # What FooterKey's constructor does with disabled= (the
+                # class greys it; _disabled makes a click ring the bell).
+                widget._disabled = not on
+                widget.set_class(not on, "-disabled")
             return
-        self._shown = signature
+        self._shown = self._built = signature
         super().bindings_changed(screen)
 
-    def _only_greying_changed(self, signature: tuple) -> bool:
-        if self._shown is None or len(signature) != len(self._shown):
+    def _keys_on_screen(self, signature: tuple) -> bool:
+        """Every key of ``signature`` is one of the keys built, with the same words."""
+        if self._built is None:
             return False
-        return all(new[:3] == old[:3] and new[4:] == old[4:] for new, old in zip(signature, self._shown, strict=True))
+        built = {(key, action, description) for key, action, description, _, _ in self._built}
+        return all((key, action, description) in built for key, action, description, _, _ in signature)
 
     async def recompose(self) -> None:
         await super().recompose()
