@@ -147,6 +147,7 @@ class TaskwatchApp(ActionKeys, App[int]):
         self.task_tab = "all"
         self.needle = ""
         self._selected_version = -1
+        self._status_bar: StatusBar | None = None
         self._selected_key: tuple[str, str] | None = None
         self._selected_at = 0.0
         self._selecting = False
@@ -169,8 +170,9 @@ class TaskwatchApp(ActionKeys, App[int]):
         return bool(self.screen_stack) and isinstance(self.screen, ViewsScreen)
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(self.settings.broker_url or "", self.settings.profile, self.settings.read_only,
-                        id="status")
+        self._status_bar = StatusBar(self.settings.broker_url or "", self.settings.profile,
+                                     self.settings.read_only, id="status")
+        yield self._status_bar
         yield TabBar([(v.name, f"{v.key} {v.label}") for v in VIEWS], self.view, id="views")
         with ContentSwitcher(initial=self.view, id="switcher"):
             for view in VIEWS:
@@ -235,10 +237,19 @@ class TaskwatchApp(ActionKeys, App[int]):
             if report is not None:
                 self.post_message(Polled(report))
 
+    #: How long a thread holds the GIL while another waits for it (Python's
+    #: default is 5 ms). A key passes three threads before it is on screen
+    #: (the input reader, the event loop, the output writer), and each could
+    #: wait that long behind the event decoder under a burst.
+    SWITCH_INTERVAL = 0.001
+
     def run(self, *args, **kwargs):  # noqa: ANN201 - Textual's signature
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, self.SWITCH_INTERVAL))
         try:
             return super().run(*args, **kwargs)
         finally:
+            sys.setswitchinterval(interval)
             self._collector.release()
             self._run_finished = True
 
@@ -397,12 +408,12 @@ class TaskwatchApp(ActionKeys, App[int]):
         """Draw the visible view from the engine's state, a few times a second."""
         if not self._on_main_screen():
             return  # a detail or modal covers the views; polling goes on, drawing waits
-        bars = self.query(StatusBar)
-        if not bars:
+        bar = self._status_bar  # not a query: a DOM walk on every redraw and keystroke
+        if bar is None or not bar.is_attached:
             return  # shutting down: the timer can fire while the widgets are being removed
         state = self.state
         monitor = self._monitor
-        bars.first().show(state, broker_error=self._broker_error,
+        bar.show(state, broker_error=self._broker_error,
                           events_connected=monitor is not None and monitor.events_connected,
                           events_error=monitor.events_error if monitor is not None else None,
                           asked=self._asked,
