@@ -153,7 +153,7 @@ def pauses(samples: int) -> list[float]:
     return [rng.uniform(0.15, 1.0) for _ in range(samples)]
 
 
-def taskwatch_key_latency(term: Terminal, samples: int) -> list[float]:
+def taskwatch_key_latency(term: Terminal, samples: int, when: str = "") -> list[float]:
     latencies = []
     by_view: dict[str, list[float]] = {}
     views = [("4", "Task name"), ("3", "SUCCESS"), ("2", "By priority")]
@@ -174,7 +174,7 @@ def taskwatch_key_latency(term: Terminal, samples: int) -> list[float]:
                 break
         by_view.setdefault(key, []).append(latencies[-1])
         time.sleep(pause)
-    print("     taskwatch: by view: " + ", ".join(
+    print(f"     taskwatch: by view{when}: " + ", ".join(
         f"{key}: p50 {statistics.median(v) * 1000:.0f} ms max {max(v) * 1000:.0f} ms" for key, v in by_view.items()))
     return latencies
 
@@ -284,7 +284,8 @@ def main() -> None:
     parser.add_argument("--shape", choices=("single", "batched"), action="append",
                         help="message shape of the load (default: both)")
     parser.add_argument("--quiet-typing", action="store_true",
-                        help="type into the filter again once the load stopped (what decoding costs the keys)")
+                        help="switch views and type into the filter again once the load stopped "
+                             "(what decoding costs the keys)")
     args = parser.parse_args()
     shapes = args.shape or ["single", "batched"]
     with DemoCluster(producer=False) as cluster:
@@ -306,6 +307,7 @@ def main() -> None:
                 paint, term = first_paint(argv, hosts)
                 typing: list[float] = []
                 quiet_typing: list[float] = []
+                quiet_keys: list[float] = []
                 try:
                     idle = idle_rate(term, settle=3.0, seconds=args.idle_seconds) if i == 0 else None
                     with Load(url, args.rate, shape) as load:
@@ -321,6 +323,7 @@ def main() -> None:
                         # The same tasks retained, no events coming: what the
                         # keys cost without any decoding beside them.
                         time.sleep(3.0)
+                        quiet_keys = taskwatch_key_latency(term, args.samples, " once the load stopped")
                         quiet_typing = taskwatch_typing_latency(term, args.samples)
                 finally:
                     term.close()
@@ -340,6 +343,10 @@ def main() -> None:
                     r["typing_p50"], r["typing_p95"] = statistics.median(typing), pct(typing, 0.95)
                     print(f"{label:>24}: typing into the filter, char→screen p50 {r['typing_p50'] * 1000:.0f} ms "
                           f"p95 {r['typing_p95'] * 1000:.0f} ms (max {max(typing) * 1000:.0f} ms)")
+                if quiet_keys:
+                    print(f"{label:>24}: view switches once the load stopped, key→screen "
+                          f"p50 {statistics.median(quiet_keys) * 1000:.0f} ms "
+                          f"p95 {pct(quiet_keys, 0.95) * 1000:.0f} ms")
                 if quiet_typing:
                     print(f"{label:>24}: the same once the load stopped (no events to decode), char→screen "
                           f"p50 {statistics.median(quiet_typing) * 1000:.0f} ms "
