@@ -172,6 +172,13 @@ class PrivateVhost:
     def url(self) -> str:
         return f"amqp://{AUTH[0]}:{AUTH[1]}@127.0.0.1:5672/{self.name}"
 
+    def consumers(self, prefix: str) -> int:
+        """Consumers of the vhost's queues whose names start with ``prefix``."""
+        from urllib.parse import quote
+
+        queues = self.http.get(f"/api/queues/{quote(self.name, safe='')}").raise_for_status().json()
+        return sum(q.get("consumers") or 0 for q in queues if q.get("name", "").startswith(prefix))
+
     def __exit__(self, *exc: object) -> None:
         self.http.delete(f"/api/vhosts/{self.name}")
         self.http.close()
