@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -192,9 +193,12 @@ def publish(vhost: str, stream: list[tuple[str, Any, int]]) -> tuple[float, floa
     import orjson
 
     # Without connection.blocked, py-amqp polls the socket before every
-    # publish (drain_events(timeout=0)): slower, and a write can then time out.
+    # publish (drain_events(timeout=0)): slower, and a write can then time
+    # out. Its default TCP_USER_TIMEOUT (1 s) ends the connection when
+    # RabbitMQ holds the publisher back (flow control) longer than that.
     conn = amqp.Connection("127.0.0.1:5672", userid=AUTH[0], password=AUTH[1], virtual_host=vhost,
-                           client_properties={"capabilities": {}})
+                           client_properties={"capabilities": {}},
+                           socket_settings={socket.TCP_USER_TIMEOUT: 0})
     conn.connect()
     channel = conn.channel()
     channel.exchange_declare("celeryev", "topic", passive=True)  # the receiver declared it

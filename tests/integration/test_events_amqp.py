@@ -38,7 +38,8 @@ class _Publisher:
 
 
 @contextmanager
-def _held_monitor(rabbitmq_url: str, spool: BodySpool | None = None) -> Iterator[tuple[Monitor, _Publisher]]:
+def _held_monitor(rabbitmq_url: str, spool: BodySpool | None = None,
+                  heartbeat: float | None = None) -> Iterator[tuple[Monitor, _Publisher]]:
     """A monitor on RabbitMQ (event_queue_ttl 1 s, no management API), caught
     up once, then held as while the screen answers keys: nothing is applied."""
     app = Celery("proj", set_as_current=False)
@@ -46,6 +47,8 @@ def _held_monitor(rabbitmq_url: str, spool: BodySpool | None = None) -> Iterator
     monitor = Monitor.from_settings(Settings(broker_url=rabbitmq_url), app, backfill=0)
     if spool is not None:
         monitor.receiver.spool = spool
+    if heartbeat is not None:
+        monitor.receiver.HEARTBEAT = heartbeat
     with monitor, Connection(rabbitmq_url, connect_timeout=5) as conn:
         wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
         publisher = _Publisher(conn)
@@ -114,6 +117,24 @@ def test_a_full_spool_drops_counts_and_is_a_gap_closed_once_it_drains(rabbitmq_u
         assert spool.overflows == 1 and len(monitor.state.gaps) == 1
         assert monitor.state.counters.events_undecodable == 0
         assert receiver.status.reconnects == 0
+
+
+def test_heartbeats_go_on_while_the_decoder_is_held(rabbitmq_url):
+    """The reading thread checks (and sends) the AMQP heartbeats whatever the
+    decoder does: held for four heartbeat intervals, the connection stays up
+    (RabbitMQ closes one silent for two)."""
+    beat = 1.0
+    with _held_monitor(rabbitmq_url, heartbeat=beat) as (monitor, publisher):
+        publisher.send("held")
+        receiver = monitor.receiver
+        wait_until(lambda: receiver.messages_read == publisher.sent, what="the event read while held")
+        time.sleep(4 * beat)  # the subject: held longer than RabbitMQ's heartbeat timeout
+        assert "held" not in monitor.state.tasks
+        assert receiver.status.connected and receiver.status.reconnects == 0
+        assert monitor.state.gaps == []
+        monitor.release_events()
+        wait_until(lambda: "held" in monitor.state.tasks, what="the held event applied")
+        assert receiver.status.reconnects == 0 and monitor.state.gaps == []
 
 
 def test_drain_applies_what_the_spool_holds_before_a_snapshot_is_made(rabbitmq_url):
