@@ -12,13 +12,18 @@ child process while the whole stream, built before timing, is published at
 the publisher's full speed with py-amqp. Reported:
 
 * tasks seen, of those sent; the messages the receiver read off its socket,
-  of those published (the rest RabbitMQ dropped from the event queue past its
-  5 s TTL: lost), and the messages the receiver itself dropped (its buffer
-  full);
+  of those published (the rest were never read: RabbitMQ dropped them from
+  the event queue past its 5 s TTL, or the receiver was stuck), and the
+  messages the receiver itself dropped (its spool full);
 * gaps recorded (their reasons), once the management API had its say;
 * how far behind it fell: the largest lag the header showed (the age of the
   events applied over the caught-up baseline), and the peak of what it had
   read and not yet applied;
+* how fast it read: messages per second from the first message read to the
+  last; with ``--backlog`` the receiver's connection goes through a relay
+  frozen while the whole stream is published (the event queue's TTL raised
+  so nothing expires) and thawed after: the reading thread's own speed on a
+  backlog, whatever the publisher's;
 * the reading thread's CPU time per message read (``time.thread_time``), and
   with ``--profile`` where it goes (cProfile of that thread only, timed by
   its CPU clock, the top functions by own time, µs per message read; the
@@ -56,19 +61,26 @@ def receiver_class() -> type:
 
 # -- the receiver (a child process) ---------------------------------------------
 
-def subject(url: str, events: int, idle: float, profile: bool, hold: float) -> dict:
+def subject(args: argparse.Namespace) -> dict:
     import cProfile
     import io
     import pstats
     import threading
 
+    from celery import Celery
+
     from taskwatch.config import Settings
     from taskwatch.monitor import Monitor
 
+    url, events, idle, hold, read_ahead = args.url, args.events, args.idle, args.hold, args.read_ahead
     cls = receiver_class()
+    if read_ahead is not None:  # bytes py-amqp's recv() may take (0: exactly what it asks for)
+        import taskwatch.sources.events_amqp as events_amqp
+
+        events_amqp.READ_AHEAD = read_ahead
     read_loop = cls._read_loop
     cpu = {"seconds": 0.0}
-    profiler = cProfile.Profile(time.thread_time) if profile else None  # CPU, not waiting
+    profiler = cProfile.Profile(time.thread_time) if args.profile else None  # CPU, not waiting
 
     def measured(self) -> None:  # the reading thread's own CPU time, and its profile
         t0 = time.thread_time()
@@ -82,13 +94,16 @@ def subject(url: str, events: int, idle: float, profile: bool, hold: float) -> d
 
     cls._read_loop = measured
     settings = Settings(broker_url=url, rabbitmq_api=f"http://{AUTH[0]}:{AUTH[1]}@127.0.0.1:15672")
-    monitor = Monitor.from_settings(settings, max_tasks=10**7, backfill=0).start()
+    app = Celery("bench", set_as_current=False)
+    if args.backlog:  # the whole stream waits at RabbitMQ while the link is frozen: none may expire
+        app.conf.event_queue_ttl = 3600
+    monitor = Monitor.from_settings(settings, app, max_tasks=10**7, backfill=0).start()
     deadline = time.monotonic() + 20
     while not monitor.events_connected and time.monotonic() < deadline:
         time.sleep(0.01)
     print("READY", flush=True)
     state, receiver = monitor.state, monitor.receiver
-    peak = {"unapplied": 0, "events": 0, "at": time.time()}
+    peak = {"unapplied": 0, "events": 0, "at": time.time(), "read": 0, "read_from": 0.0, "read_to": 0.0}
     typing = threading.Event()
     if hold:  # someone typing: each key holds the events while it is drawn
         def keys() -> None:
@@ -98,6 +113,10 @@ def subject(url: str, events: int, idle: float, profile: bool, hold: float) -> d
 
     def count() -> int:
         peak["unapplied"] = max(peak["unapplied"], receiver.unapplied())
+        read = receiver.messages_read
+        if read != peak["read"]:  # when reading began and when it last moved
+            peak["read"], peak["read_to"] = read, time.perf_counter()
+            peak["read_from"] = peak["read_from"] or peak["read_to"]
         n = state.counters.events_received
         if n != peak["events"]:
             peak["events"], peak["at"] = n, time.time()
@@ -125,6 +144,7 @@ def subject(url: str, events: int, idle: float, profile: bool, hold: float) -> d
         "max_lag": state.counters.max_lag,
         "peak_unapplied": peak["unapplied"],
         "done_at": peak["at"],  # the last event applied
+        "reading": peak["read_to"] - peak["read_from"],  # seconds from the first message read to the last
         "reader_cpu": cpu["seconds"],
     }
     if profiler is not None:
@@ -216,24 +236,34 @@ def publish(vhost: str, stream: list[tuple[str, Any, int]]) -> tuple[float, floa
     return len(stream) / elapsed, done
 
 
-def run(shape: str, tasks: int, idle: float, profile: bool, hold: float) -> dict:
-    from bench.stream import bodies
+def run(shape: str, args: argparse.Namespace) -> dict:
+    from contextlib import nullcontext
 
-    stream = [(key, body, n) for key, _host, body, n in bodies(tasks, shape=shape)]
+    from bench.stream import bodies
+    from tests.proxy import FreezableLink
+
+    stream = [(key, body, n) for key, _host, body, n in bodies(args.tasks, shape=shape)]
     events = sum(n for _key, _body, n in stream)
-    with PrivateVhost() as vhost:
-        args = [sys.executable, __file__, "--subject", "--url", vhost.url, "--events", str(events),
-                "--idle", str(idle), "--hold", str(hold)] + (["--profile"] if profile else [])
-        child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    with PrivateVhost() as vhost, (FreezableLink(("127.0.0.1", 5672)) if args.backlog else nullcontext()) as link:
+        url = vhost.url if link is None else vhost.url.replace(":5672/", f":{link.port}/")
+        command = [sys.executable, __file__, "--subject", "--url", url, "--events", str(events),
+                   "--idle", str(args.idle), "--hold", str(args.hold)] + (["--profile"] if args.profile else []) \
+            + (["--backlog"] if args.backlog else []) \
+            + ([f"--read-ahead={args.read_ahead}"] if args.read_ahead is not None else [])
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert child.stdout is not None
         line = child.stdout.readline()
         if line.strip() != "READY":
             raise SystemExit(f"the receiver did not start ({line!r})")
+        if link is not None:
+            link.freeze()
         rate, published_at = publish(vhost.name, stream)
+        if link is not None:
+            link.thaw()
         out, _ = child.communicate(timeout=900)
     result = json.loads(out.strip().splitlines()[-1])
     result["behind_at_end"] = result.pop("done_at") - published_at
-    result.update(published=len(stream), sent_events=events, rate=rate, shape=shape, sent_tasks=tasks)
+    result.update(published=len(stream), sent_events=events, rate=rate, shape=shape, sent_tasks=args.tasks)
     return result
 
 
@@ -242,11 +272,14 @@ def report(r: dict) -> None:
     print(f"\n{r['shape']}: {r['sent_tasks']:,} tasks, {r['sent_events']:,} events in {r['published']:,} "
           f"messages, published at {r['rate']:,.0f} msg/s")
     print(f"  tasks seen {r['tasks']:,}/{r['sent_tasks']:,}, events {r['events']:,}/{r['sent_events']:,}; "
-          f"messages read {r['read']:,} (lost at RabbitMQ: {lost:,}), dropped by the receiver "
+          f"messages read {r['read']:,} (never read: {lost:,}), dropped by the receiver "
           f"{r['dropped_here']:,}")
     print(f"  behind: max lag {r['max_lag']:.1f} s, peak unapplied {r['peak_unapplied'] / 2**20:.1f} MB, "
           f"last event applied {r['behind_at_end']:.1f} s after the last publish; reading thread {r['reader_cpu'] / max(r['read'], 1) * 1e6:.1f} "
           f"µs CPU per message read")
+    if r["reading"] > 0:
+        print(f"  read {r['read'] / r['reading']:,.0f} msg/s from the first message read to the last "
+              f"({r['reading']:.2f} s)")
     print(f"  gaps {len(r['gaps'])}" + "".join(f"\n    - {g}" for g in r["gaps"])
           + (f"; expiry false alarms {r['false_alarms']}" if r["false_alarms"] else ""))
     for name, tottime, cumtime, calls in r.get("profile", ()):
@@ -261,6 +294,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--idle", type=float, default=8.0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--read-ahead", type=int,
+                        help="bytes py-amqp's recv() may take (events_amqp.READ_AHEAD; 0: exact reads)")
+    parser.add_argument("--backlog", action="store_true",
+                        help="the receiver's link is frozen while the stream is published, then thawed: "
+                             "how fast it reads a backlog, whatever the publisher's speed")
     parser.add_argument("--subject", action="store_true")
     parser.add_argument("--url")
     parser.add_argument("--hold", type=float, default=0.0,
@@ -268,13 +306,14 @@ def main() -> None:
     parser.add_argument("--events", type=int)
     args = parser.parse_args()
     if args.subject:
-        print(json.dumps(subject(args.url, args.events, args.idle, args.profile, args.hold)), flush=True)
+        print(json.dumps(subject(args)), flush=True)
         return
     print(time.strftime("%Y-%m-%d %H:%M"), f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}",
-          f"hold {args.hold:g} s of every {2 * args.hold:g} s" if args.hold else "no hold")
+          f"hold {args.hold:g} s of every {2 * args.hold:g} s" if args.hold else "no hold",
+          "; backlog (frozen link while publishing)" if args.backlog else "")
     for _ in range(args.repeat):
         for shape in args.shape or ["single", "batched"]:
-            report(run(shape, args.tasks, args.idle, args.profile, args.hold))
+            report(run(shape, args))
 
 
 if __name__ == "__main__":

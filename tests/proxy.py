@@ -63,7 +63,19 @@ class FreezableLink:
             if not data:
                 dst.close()
                 return
-            try:
-                dst.sendall(data)
-            except OSError:
+            if not self._send(dst, data):
                 return
+
+    def _send(self, dst: socket.socket, data: bytes) -> bool:
+        """All of ``data``, however long a slow reader makes it wait (the
+        socket's 0.1 s timeout is for noticing the end); False when it broke."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[dst.send(view):]
+            except TimeoutError:
+                if self._stop.is_set():
+                    return False
+            except OSError:
+                return False
+        return True
