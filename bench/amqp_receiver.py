@@ -93,6 +93,16 @@ def subject(args: argparse.Namespace) -> dict:
             cpu["seconds"] += time.thread_time() - t0
 
     cls._read_loop = measured
+    decode_loop = getattr(cls, "_decode_loop", None)
+    if decode_loop is not None:  # the decoder thread's CPU time (read first, decode behind)
+        def decoding(self) -> None:
+            t0 = time.thread_time()
+            try:
+                decode_loop(self)
+            finally:
+                cpu["decoder"] = cpu.get("decoder", 0.0) + time.thread_time() - t0
+
+        cls._decode_loop = decoding
     settings = Settings(broker_url=url, rabbitmq_api=f"http://{AUTH[0]}:{AUTH[1]}@127.0.0.1:15672")
     app = Celery("bench", set_as_current=False)
     if args.backlog:  # the whole stream waits at RabbitMQ while the link is frozen: none may expire
@@ -134,6 +144,9 @@ def subject(args: argparse.Namespace) -> dict:
     dropped_here = getattr(receiver, "dropped_messages", 0)
     monitor.stop()
     receiver.join(10)  # its reading thread's CPU time is counted when the loop returns
+    decoder = getattr(receiver, "_decoder", None)
+    if decoder is not None:
+        decoder.join(10)
     result = {
         "tasks": state.counters.tasks_seen,
         "events": state.counters.events_received,
@@ -146,6 +159,7 @@ def subject(args: argparse.Namespace) -> dict:
         "done_at": peak["at"],  # the last event applied
         "reading": peak["read_to"] - peak["read_from"],  # seconds from the first message read to the last
         "reader_cpu": cpu["seconds"],
+        "decoder_cpu": cpu.get("decoder"),
     }
     if profiler is not None:
         out = io.StringIO()
@@ -276,7 +290,8 @@ def report(r: dict) -> None:
           f"{r['dropped_here']:,}")
     print(f"  behind: max lag {r['max_lag']:.1f} s, peak unapplied {r['peak_unapplied'] / 2**20:.1f} MB, "
           f"last event applied {r['behind_at_end']:.1f} s after the last publish; reading thread {r['reader_cpu'] / max(r['read'], 1) * 1e6:.1f} "
-          f"µs CPU per message read")
+          f"µs CPU per message read" + (f", decoding thread {r['decoder_cpu'] / max(r['events'], 1) * 1e6:.1f} µs "
+                                        "per event applied" if r.get("decoder_cpu") is not None else ""))
     if r["reading"] > 0:
         print(f"  read {r['read'] / r['reading']:,.0f} msg/s from the first message read to the last "
               f"({r['reading']:.2f} s)")

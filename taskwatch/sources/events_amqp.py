@@ -31,12 +31,37 @@ from taskwatch.sources.events import Backlog, _ReadAhead
 from taskwatch.sources.protocols import EventSink
 from taskwatch.sources.spool import DEFAULT_LIMIT, BodySpool
 
+#: bytes one recv() may take for py-amqp (see :func:`_read_ahead`)
+READ_AHEAD = 16 * 1024
+
+
+def _read_ahead(conn: Any) -> bool:
+    """Let py-amqp's plain-TCP transport take what the socket holds, up to
+    ``READ_AHEAD`` bytes, in one recv() instead of reading each part of each
+    frame (header, payload, end byte) with a recv() of exactly its size:
+    nine system calls a message, and as many times the GIL given up and
+    waited for while the decoder runs. py-amqp keeps what is read beyond a
+    frame in its read buffer (``_read`` slices it off) and frames from it.
+    Its private ``_quick_recv`` is replaced only on the transport class it
+    is known for; True when it was."""
+    transport = getattr(conn.connection, "transport", None)
+    if transport is None or type(transport).__name__ != "TCPTransport" or \
+            not hasattr(transport, "_quick_recv") or getattr(transport, "sock", None) is None:
+        return False
+    recv = transport.sock.recv
+    transport._quick_recv = lambda n: recv(n if n > READ_AHEAD else READ_AHEAD)
+    return True
+
 
 class AmqpEventReceiver(_ReadAhead):
     """Reads the event queue into a spool of bodies; decodes behind (see the module)."""
 
     HEARTBEAT = 10.0  # seconds (AMQP heartbeats)
     BEAT_CHECK = 1.0  # seconds between two looks at the heartbeats while messages flow
+    #: seconds the decoder waits for more when it finds less than a batch: a
+    #: batch is then handed over (the engine's lock, the expiry watch, a turn
+    #: for the UI thread) at most that often, not for every message
+    GATHER = 0.01
 
     def __init__(self, broker_url: str, sink: EventSink, *,
                  exchange: str = "celeryev", timeout: float = 3.0,
@@ -55,6 +80,7 @@ class AmqpEventReceiver(_ReadAhead):
         self.queue_name: str | None = None
         self.vhost = "/"
         self.messages_read = 0
+        self.reading_ahead = False  # py-amqp's reads take what is there (_read_ahead)
 
     @property
     def dropped_messages(self) -> int:
@@ -89,6 +115,7 @@ class AmqpEventReceiver(_ReadAhead):
         consumer = Consumer(conn.channel(), queues=[queue], on_message=self._on_message,
                             no_ack=True, accept=["application/json"])
         consumer.consume()
+        self.reading_ahead = _read_ahead(conn)
         self._conn, self._consumer = conn, consumer
         self.queue_name, self.vhost, self.messages_read = queue.name, conn.virtual_host or "/", 0
 
@@ -130,13 +157,16 @@ class AmqpEventReceiver(_ReadAhead):
         batch: list[dict[str, Any]] = []
         while not self.stopped:
             try:
-                items = spool.take(self.WAKE, self.batch_max)
+                batch_max = self.batch_max
+                items = spool.take(self.WAKE, batch_max)
                 if not items:
                     continue
                 self._busy = True
+                if len(items) < batch_max:
+                    self._stop_event.wait(self.GATHER)
+                    items += spool.take(0.0, batch_max - len(items))
                 bad = 0
                 read_at = 0.0
-                batch_max = self.batch_max
                 for body, content_type, read_at in items:
                     events = decode_body(body, content_type)
                     if events is None:
