@@ -69,6 +69,7 @@ def subject(args: argparse.Namespace) -> dict:
 
     from celery import Celery
 
+    from bench.end_to_end import wait_until
     from taskwatch.config import Settings
     from taskwatch.monitor import Monitor
 
@@ -170,20 +171,6 @@ def subject(args: argparse.Namespace) -> dict:
         rows.sort(reverse=True)
         result["profile"] = [(f, tt, ct, calls) for tt, ct, calls, f in rows[:18]]
     return result
-
-
-def wait_until(count, expect: int, idle: float) -> None:
-    """Until everything arrived, or nothing new came for ``idle`` seconds."""
-    last, last_change = -1, time.monotonic()
-    while True:
-        now_count = count()
-        if now_count >= expect:
-            return
-        if now_count != last:
-            last, last_change = now_count, time.monotonic()
-        elif time.monotonic() - last_change > idle:
-            return
-        time.sleep(0.05)
 
 
 # -- the driver ----------------------------------------------------------------------

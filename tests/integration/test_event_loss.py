@@ -9,34 +9,19 @@ from contextlib import contextmanager
 
 import pytest
 from celery import Celery
-from kombu import Connection, Exchange, Producer
+from kombu import Connection
 
 from taskwatch.config import Settings
 from taskwatch.monitor import Monitor
+from tests.cluster import AmqpEvents
 from tests.proxy import FreezableLink
 from tests.waiting import wait_until
 
 TTL = 1.0
 
 
-class _Events:
-    """Publishes task-received events on the ``celeryev`` exchange, counting them."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
-        self.sent = 0
-
-    def send(self, uuid_: str, padding: str = "") -> None:
-        event = {"type": "task-received", "uuid": uuid_, "name": "n", "hostname": "w@h",
-                 "timestamp": time.time()}
-        if padding:
-            event["args"] = padding
-        self.producer.publish(event, routing_key="task.received", serializer="json")
-        self.sent += 1
-
-
 @contextmanager
-def _watching(rabbitmq_url: str, api: str | None) -> Iterator[tuple[Monitor, _Events, FreezableLink]]:
+def _watching(rabbitmq_url: str, api: str | None) -> Iterator[tuple[Monitor, AmqpEvents, FreezableLink]]:
     """A monitor whose event connection goes through a link the test can freeze."""
     app = Celery("proj", set_as_current=False)
     app.conf.event_queue_ttl = TTL
@@ -44,16 +29,20 @@ def _watching(rabbitmq_url: str, api: str | None) -> Iterator[tuple[Monitor, _Ev
         url = rabbitmq_url.replace("127.0.0.1:5672", f"127.0.0.1:{link.port}")
         assert url != rabbitmq_url
         settings = Settings(broker_url=url, rabbitmq_api=api)
-        with Monitor.from_settings(settings, app, backfill=0) as monitor, \
+        monitor = Monitor.from_settings(settings, app, backfill=0)
+        # Frozen, the link carries no heartbeat either: on a loaded machine
+        # the burst may take longer to publish than two 10 s intervals.
+        monitor.receiver.HEARTBEAT = 60.0
+        with monitor, \
                 Connection(rabbitmq_url, connect_timeout=5) as conn:
             wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
-            events = _Events(conn)
+            events = AmqpEvents(conn)
             events.send("first")  # caught up: the baseline for this host's clock
             wait_until(lambda: "first" in monitor.state.tasks, what="the first event (the caught-up baseline)")
             yield monitor, events, link
 
 
-def _fall_behind(monitor: Monitor, events: _Events, link: FreezableLink, count: int, padding: str) -> None:
+def _fall_behind(monitor: Monitor, events: AmqpEvents, link: FreezableLink, count: int, padding: str) -> None:
     """The receiver reads nothing while ``count`` events come, and they age past the TTL.
 
     The link is frozen, as a reader starved of CPU or a slow network would
@@ -68,7 +57,7 @@ def _fall_behind(monitor: Monitor, events: _Events, link: FreezableLink, count: 
     wait_until(lambda: monitor.state.counters.max_lag > TTL, what="the receiver to read the burst late")
 
 
-def _catch_up(monitor: Monitor, events: _Events) -> None:
+def _catch_up(monitor: Monitor, events: AmqpEvents) -> None:
     """Send one fresh event after another until one arrives less than TTL/2
     late: however long the rest of the backlog takes on a busy machine, the
     receiver is then caught up (one event sent at once could arrive behind

@@ -12,34 +12,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from celery import Celery
-from kombu import Connection, Exchange, Producer
+from kombu import Connection
 
 from taskwatch.config import Settings
 from taskwatch.monitor import Monitor
 from taskwatch.sources.spool import BodySpool
+from tests.cluster import AmqpEvents
 from tests.waiting import wait_until
 
 TTL = 1.0
 
 
-class _Publisher:
-    """task-received events on the ``celeryev`` exchange, one a message."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
-        self.sent = 0
-
-    def send(self, uuid_: str, padding: str = "") -> None:
-        event = {"type": "task-received", "uuid": uuid_, "name": "n", "hostname": "w@h", "timestamp": time.time()}
-        if padding:
-            event["args"] = padding
-        self.producer.publish(event, routing_key="task.received", serializer="json")
-        self.sent += 1
-
-
 @contextmanager
 def _held_monitor(rabbitmq_url: str, spool: BodySpool | None = None,
-                  heartbeat: float | None = None) -> Iterator[tuple[Monitor, _Publisher]]:
+                  heartbeat: float | None = None) -> Iterator[tuple[Monitor, AmqpEvents]]:
     """A monitor on RabbitMQ (event_queue_ttl 1 s, no management API), caught
     up once, then held as while the screen answers keys: nothing is applied."""
     app = Celery("proj", set_as_current=False)
@@ -51,7 +37,7 @@ def _held_monitor(rabbitmq_url: str, spool: BodySpool | None = None,
         monitor.receiver.HEARTBEAT = heartbeat
     with monitor, Connection(rabbitmq_url, connect_timeout=5) as conn:
         wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
-        publisher = _Publisher(conn)
+        publisher = AmqpEvents(conn)
         publisher.send("first")  # caught up: the baseline for this host's clock
         wait_until(lambda: "first" in monitor.state.tasks, what="the first event")
         monitor.HOLD_MAX = 60.0
