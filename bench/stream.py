@@ -96,45 +96,57 @@ def messages(n_tasks: int, *, db: int = 0, batch: int = 12, seed: int = 7, fail_
              workers: int = 4, shape: str = "batched") -> list[Message]:
     """The stream as pub/sub messages: per-worker ``task.multi`` batches (or,
     ``shape="single"``, one event per message) plus heartbeats."""
+    prefix = f"/{db}.celeryev/"
+    return [Message(prefix + key, envelope(body, key, host), events)
+            for key, host, body, events in bodies(n_tasks, batch=batch, seed=seed, fail_ratio=fail_ratio,
+                                                   workers=workers, shape=shape)]
+
+
+def bodies(n_tasks: int, *, batch: int = 12, seed: int = 7, fail_ratio: float = 0.05,
+           workers: int = 4, shape: str = "batched") -> Iterator[tuple[str, str, object, int]]:
+    """(routing key, hostname, body, events in it) of each message, any broker."""
     if shape not in SHAPES:
         raise ValueError(f"shape is one of {SHAPES}, not {shape!r}")
-    prefix = f"/{db}.celeryev/"
     buffers: dict[str, list[dict]] = {}
-    out: list[Message] = []
     count = 0
     for host, event in task_events(n_tasks, seed=seed, fail_ratio=fail_ratio, workers=workers):
         if shape == "single":
             key = event["type"].replace("-", ".")
-            out.append(Message(prefix + key, envelope(event, key, host), 1))
+            yield key, host, event, 1
             count += 1
             if count % 2000 == 0:
-                out.extend(_heartbeats(prefix, [f"worker{i}@node-{i}" for i in range(workers)], count, event))
+                yield from _heartbeats([f"worker{i}@node-{i}" for i in range(workers)], count, event)
             continue
         buffer = buffers.setdefault(host, [])
         buffer.append(event)
         if len(buffer) >= batch:
-            out.append(Message(prefix + "task.multi", envelope(buffer, "task.multi", host), len(buffer)))
+            yield "task.multi", host, buffer, len(buffer)
             buffers[host] = []
         count += 1
         if count % 2000 == 0:
-            out.extend(_heartbeats(prefix, list(buffers), count, event))
+            yield from _heartbeats(list(buffers), count, event)
     for host, buffer in buffers.items():
         if buffer:
-            out.append(Message(prefix + "task.multi", envelope(buffer, "task.multi", host), len(buffer)))
-    return out
+            yield "task.multi", host, buffer, len(buffer)
+
+
+def heartbeat_event(hostname: str, clock: int, timestamp: float, *, active: int = 0,
+                    processed: int = 0) -> dict:
+    """One ``worker-heartbeat`` event as a Celery 5.7 worker sends it (every ``freq`` = 2 s)."""
+    return {"hostname": hostname, "utcoffset": 0, "pid": 999, "clock": clock, "freq": 2.0,
+            "active": active, "processed": processed, "loadavg": [1.0, 0.9, 0.8],
+            "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
+            "timestamp": timestamp, "type": "worker-heartbeat"}
 
 
 def heartbeat(hostname: str, clock: int, timestamp: float, *, active: int = 0, processed: int = 0) -> bytes:
     """One ``worker-heartbeat`` message as a Celery 5.7 worker publishes it
-    (every ``freq`` = 2 s) on ``/<db>.celeryev/worker.heartbeat``."""
-    beat = {"hostname": hostname, "utcoffset": 0, "pid": 999, "clock": clock, "freq": 2.0,
-            "active": active, "processed": processed, "loadavg": [1.0, 0.9, 0.8],
-            "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
-            "timestamp": timestamp, "type": "worker-heartbeat"}
+    on ``/<db>.celeryev/worker.heartbeat``."""
+    beat = heartbeat_event(hostname, clock, timestamp, active=active, processed=processed)
     return envelope(beat, "worker.heartbeat", hostname)
 
 
-def _heartbeats(prefix: str, hosts: list[str], count: int, event: dict) -> list[Message]:
-    return [Message(prefix + "worker.heartbeat",
-                    heartbeat(h, count, event["timestamp"] + i * 1e-6, active=4, processed=count // len(hosts)), 1)
-            for i, h in enumerate(hosts)]
+def _heartbeats(hosts: list[str], count: int, event: dict) -> Iterator[tuple[str, str, object, int]]:
+    for i, h in enumerate(hosts):
+        beat = heartbeat_event(h, count, event["timestamp"] + i * 1e-6, active=4, processed=count // len(hosts))
+        yield "worker.heartbeat", h, beat, 1

@@ -120,9 +120,10 @@ class _Tap:
     def __init__(self, sink: EventSink, notes: EventNotes) -> None:
         self.sink, self.notes = sink, notes
 
-    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
+    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True,
+                  read_at: float | None = None) -> None:
         self.notes.see(events, received_at)
-        self.sink.on_events(events, received_at, drained)
+        self.sink.on_events(events, received_at, drained, read_at)
 
     def on_undecodable(self, count: int) -> None:
         self.sink.on_undecodable(count)

@@ -219,9 +219,9 @@ class Monitor:
         Under a burst the receiver's decoding competes with the UI thread for
         the GIL; holding it for the few milliseconds a key takes to draw halves
         that key's latency. Nothing is lost: on Redis the receiver's reader
-        keeps moving bytes into its spool meanwhile (on AMQP events wait in
-        the socket and the broker's queue), and they are applied when the hold
-        ends (at 20k events/s, 0.2 s is about 3 MB).
+        keeps moving bytes into its spool meanwhile (on AMQP, message bodies
+        into its spool of bodies), and they are applied when the hold ends (at
+        20k events/s, 0.2 s is about 3 MB).
         """
         self._hold_until = time.monotonic() + min(seconds, self.HOLD_MAX)
 
@@ -250,12 +250,15 @@ class Monitor:
             time.sleep(min(wait, 0.005))
 
     # -- EventSink ----------------------------------------------------------
-    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
+    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True,
+                  read_at: float | None = None) -> None:
         self.give_way()
         self.state.apply_events(events, received_at, drained)
         expiry = self.receiver.queue_ttl if self.receiver is not None else None
         if expiry:
-            self.expiry.watch(expiry, received_at)
+            # RabbitMQ expires what waits in its queue, not what waits in ours.
+            held = received_at - read_at if read_at is not None and read_at < received_at else 0.0
+            self.expiry.watch(expiry, received_at, held)
 
     def on_undecodable(self, count: int) -> None:
         self.state.count_undecodable(count)
@@ -373,7 +376,7 @@ class Monitor:
 
     def measure_backlog(self) -> None:
         """How much the broker holds for the event receiver, unread, and how much
-        the receiver has read and not yet decoded (Redis only)."""
+        the receiver has read and not yet decoded."""
         receiver = self.receiver
         backlog = receiver.backlog() if receiver is not None and self.events_connected else None
         if backlog is None:

@@ -56,25 +56,30 @@ class ExpiryWatch:
     def forget(self) -> None:
         self._expiry_gap = self._suspicion = None
 
-    def watch(self, expiry: float, now: float) -> None:
+    def watch(self, expiry: float, now: float, held: float = 0.0) -> None:
         """RabbitMQ drops events older than the event queue's TTL without a
         word: a receiver that far behind may have lost some. With the
         management API, that is asked once caught up (on a thread of its
         own) and a gap recorded only for drops it confirms; without it, the
-        stretch is a gap (which the next rounds repair), closed once caught up."""
+        stretch is a gap (which the next rounds repair), closed once caught up.
+
+        ``held``: seconds the newest event applied waited in the receiver
+        after it was read off the broker (its spool): only the lag before
+        that was spent in RabbitMQ's queue, where the TTL applies."""
         # Survivors of an expiring backlog are at most about ``expiry`` old
         # when read: being close to it is the sign, not exceeding it.
-        lag = self.state.counters.lag
+        age = self.state.counters.lag  # of the newest event applied, over the caught-up baseline
+        lag = max(0.0, age - held)
         behind = self._expiry_gap is not None or self._suspicion is not None
         if not behind and lag > 0.8 * expiry:
             queue = getattr(self._receiver(), "queue_name", None)
             if self._event_loss is not None and queue:
-                self._suspicion = _Suspicion(now - lag, expiry, queue, getattr(self._receiver(), "vhost", "/"))
+                self._suspicion = _Suspicion(now - age, expiry, queue, getattr(self._receiver(), "vhost", "/"))
                 threading.Thread(target=self._confirm, args=(self._suspicion,),
                                  name="taskwatch-event-loss", daemon=True).start()
             else:
                 self._expiry_gap = self.state.open_gap(
-                    now - lag, f"events more than {expiry:g} s behind: RabbitMQ expires them "
+                    now - age, f"events more than {expiry:g} s behind: RabbitMQ expires them "
                                "(event_queue_ttl; unconfirmed: no management API)")
         elif behind and lag < expiry / 2:
             if self._expiry_gap is not None:

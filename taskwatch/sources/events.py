@@ -12,8 +12,9 @@ burst at a publisher's full speed becomes lag, not loss; past the spool's
 limit the bytes are counted and the stretch is a gap. Where the time goes per
 message: ``bench/profile_receiver.py``.
 
-AMQP: py-amqp reads and frames in the connection's thread; the messages are
-decoded there too, once (kombu's own decode is skipped).
+AMQP (:mod:`taskwatch.sources.events_amqp`): the same split, one step later:
+py-amqp reads and frames in the reading thread, which puts each message's raw
+body into a bounded spool of bodies; the decoder thread decodes and applies.
 
 Decoding is :mod:`taskwatch.sources.event_decode`'s.
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskwatch.sources.errors import describe
-from taskwatch.sources.event_decode import decode_body, decode_payload
+from taskwatch.sources.event_decode import decode_payload
 from taskwatch.sources.protocols import EventSink
 from taskwatch.sources.redis_url import (
     REDIS_SCHEMES,
@@ -152,6 +153,60 @@ class _Receiver(threading.Thread):
     def _interrupt(self) -> None: pass
 
 
+class _ReadAhead(_Receiver):
+    """A receiver whose thread (the reader) only moves what it reads into
+    ``spool``, while a second thread (the decoder, ``taskwatch-events-decode``)
+    decodes it and hands it to the sink behind it: the sink may take its time
+    (a key being drawn, a slow apply) without the reading waiting on it.
+
+    Subclasses set ``spool`` (with ``pending`` and ``wake()``) and write
+    ``_decode_loop``, which hands each batch over with :meth:`_hand_over`.
+    """
+
+    WAKE = 0.25  # seconds a read or a take waits before looking at the clock and the stop flag
+
+    def __init__(self, broker_url: str, sink: EventSink, *, name: str) -> None:
+        super().__init__(broker_url, sink, name=name)
+        self._busy = False  # the decoder holds a batch taken from the spool
+        self._decoder = threading.Thread(target=self._decode_loop, name="taskwatch-events-decode",
+                                         daemon=True)
+
+    def start(self) -> None:
+        self._decoder.start()
+        super().start()
+
+    def stop(self, timeout: float = 0.5) -> None:
+        ends = time.monotonic() + timeout
+        super().stop(timeout)
+        self.spool.wake()
+        if self._decoder.is_alive() and threading.current_thread() is not self._decoder:
+            self._decoder.join(max(0.05, ends - time.monotonic()))
+
+    def unapplied(self) -> int:
+        """Bytes in the spool, and a batch being decoded or applied (counted as one byte)."""
+        return self.spool.pending + (1 if self._busy else 0)
+
+    def _overflow(self, full: bool) -> None:
+        """The spool began refusing what is read (a gap opens) or took it again (it closes)."""
+        spool = self.spool
+        now = time.time()
+        if full:
+            self.sink.on_disconnect(
+                now, f"event spool full ({spool.limit / 2**20:.0f} MB waiting to be decoded): "
+                     "events dropped until it drains")
+        else:
+            self.sink.on_connect(now)
+
+    def _hand_over(self, batch: list[dict[str, Any]], drained: bool, read_at: float | None = None) -> None:
+        if batch:
+            events = batch.copy()
+            batch.clear()
+            self.sink.on_events(events, time.time(), drained, read_at)
+            time.sleep(0)  # let the UI thread in between batches
+
+    def _decode_loop(self) -> None: raise NotImplementedError
+
+
 def redis_event_channel(broker_url: str, transport_options: Mapping[str, Any] | None = None,
                         exchange: str = "celeryev") -> str:
     """The pub/sub channel workers publish events on, without routing key.
@@ -224,7 +279,7 @@ def _pubsub_hard_limit(client: Any) -> int | None:
     return None
 
 
-class RedisEventReceiver(_Receiver):
+class RedisEventReceiver(_ReadAhead):
     """PSUBSCRIBEs to the event channel; reads into a spool, decodes behind.
 
     This thread (the reader) does nothing but move the connection's bytes
@@ -257,25 +312,10 @@ class RedisEventReceiver(_Receiver):
         self._target = self._parsed.targets[0]
         self._limit: int | None | bool = False  # pub/sub hard limit; False: not asked yet
         self.spool = Spool(spool_limit)
-        self._busy = False  # the decoder holds a batch taken from the spool
-        self._decoder = threading.Thread(target=self._decode_loop, name="taskwatch-events-decode",
-                                         daemon=True)
-
-    def start(self) -> None:
-        self._decoder.start()
-        super().start()
 
     def stop(self, timeout: float = 0.5) -> None:
-        ends = time.monotonic() + timeout
         super().stop(timeout)
-        self.spool.wake()
-        if self._decoder.is_alive() and threading.current_thread() is not self._decoder:
-            self._decoder.join(max(0.05, ends - time.monotonic()))
         self._close_side()
-
-    def unapplied(self) -> int:
-        """Bytes in the spool, and a batch being decoded or applied (counted as one byte)."""
-        return self.spool.pending + (1 if self._busy else 0)
 
     def backlog(self) -> Backlog | None:
         """What Redis holds for us unread, and what the spool holds undecoded.
@@ -367,7 +407,6 @@ class RedisEventReceiver(_Receiver):
     IDLE_PING = 0.5
     SILENT = 1.0
     PING_WAIT = 5.0
-    WAKE = 0.25  # seconds a read waits before looking at the clock and the stop flag
 
     def _read_loop(self) -> None:
         sock = self._sock
@@ -411,16 +450,6 @@ class RedisEventReceiver(_Receiver):
             if silent:
                 silent = False
                 self._tell_broker(None)
-
-    def _overflow(self, full: bool) -> None:
-        spool = self.spool
-        now = time.time()
-        if full:
-            self.sink.on_disconnect(
-                now, f"event spool full ({spool.limit / 2**20:.0f} MB waiting to be decoded): "
-                     "events dropped until it drains")
-        else:
-            self.sink.on_connect(now)
 
     def _decode_loop(self) -> None:
         """Split what the spool holds into messages, decode, hand over in batches.
@@ -472,13 +501,6 @@ class RedisEventReceiver(_Receiver):
         if bad:
             self.sink.on_undecodable(bad)
 
-    def _hand_over(self, batch: list[dict[str, Any]], drained: bool) -> None:
-        if batch:
-            events = batch.copy()
-            batch.clear()
-            self.sink.on_events(events, time.time(), drained)
-            time.sleep(0)  # let the UI thread in between batches
-
     def _close(self) -> None:
         connection, client = self._connection, self._client
         self._connection = self._client = self._sock = None
@@ -502,101 +524,6 @@ def _command(*parts: bytes) -> bytes:
 _PING = _command(b"PING")
 
 
-class AmqpEventReceiver(_Receiver):
-    """An exclusive, auto-deleted ``celeryev.<uuid>`` queue bound to ``#``, as Celery's own."""
-
-    HEARTBEAT = 10.0  # seconds (AMQP heartbeats)
-
-    def __init__(self, broker_url: str, sink: EventSink, *,
-                 exchange: str = "celeryev", timeout: float = 3.0,
-                 queue_ttl: float = 5.0, queue_expires: float = 60.0) -> None:
-        super().__init__(broker_url, sink, name="taskwatch-events-amqp")
-        self.exchange_name = exchange
-        self.timeout = timeout
-        self.queue_ttl = queue_ttl
-        self.queue_expires = queue_expires
-        self._conn = None
-        self._consumer = None
-        self._batch: list[dict[str, Any]] = []
-        self._bad = 0
-        #: the current connection's event queue, its vhost, and the messages
-        #: read from it (what the management API is asked about)
-        self.queue_name: str | None = None
-        self.vhost = "/"
-        self.messages_read = 0
-
-    def _open(self) -> None:
-        import uuid
-
-        from celery.events.event import get_exchange
-        from kombu import Connection, Consumer, Queue
-
-        # Heartbeats both ways: a link that dies silently is noticed
-        # (heartbeat_check in the read loop) instead of looking idle.
-        conn = Connection(self.broker_url, connect_timeout=self.timeout, heartbeat=self.HEARTBEAT)
-        conn.ensure_connection(max_retries=0, timeout=self.timeout)
-        exchange = get_exchange(conn, name=self.exchange_name)
-        queue = Queue(
-            f"celeryev.taskwatch.{uuid.uuid4()}", exchange=exchange, routing_key="#",
-            auto_delete=True, durable=False, exclusive=True,
-            message_ttl=self.queue_ttl, expires=self.queue_expires,
-        )
-        # on_message, not callbacks: kombu would decode every body with its
-        # own json first (and raise on a non-JSON one), then we would again.
-        consumer = Consumer(conn.channel(), queues=[queue], on_message=self._on_message,
-                            no_ack=True, accept=["application/json"])
-        consumer.consume()
-        self._conn, self._consumer = conn, consumer
-        self.queue_name, self.vhost, self.messages_read = queue.name, conn.virtual_host or "/", 0
-
-    def _on_message(self, message: Any) -> None:  # kombu's on_message: the raw message
-        self.messages_read += 1
-        events = decode_body(message.body, message.content_type)
-        if events is None:
-            self._bad += 1
-        else:
-            self._batch.extend(events)
-
-    def _read_loop(self) -> None:
-        import socket
-
-        conn = self._conn
-        while not self.stopped:
-            try:
-                conn.drain_events(timeout=0.5)
-            except TimeoutError:
-                pass
-            except socket.timeout:  # noqa: UP041 - py-amqp raises socket.timeout
-                pass
-            # drain what is already buffered without waiting
-            drained = False
-            while len(self._batch) < self.batch_max:
-                try:
-                    conn.drain_events(timeout=0.0)
-                except (TimeoutError, socket.timeout):  # noqa: UP041
-                    drained = True
-                    break
-            conn.heartbeat_check()  # raises when the server has gone quiet for two intervals
-            if self._batch:
-                batch, self._batch = self._batch, []
-                self.sink.on_events(batch, time.time(), drained)
-            if self._bad:
-                bad, self._bad = self._bad, 0
-                self.sink.on_undecodable(bad)
-
-    def _close(self) -> None:
-        conn = self._conn
-        self._conn = self._consumer = None
-        if conn is not None:
-            try:
-                # Drop it without the close handshake: release() waits for
-                # the server's Close-Ok with no timeout, which a dead link
-                # never sends. RabbitMQ deletes our exclusive queue anyway.
-                conn.collect()
-            except Exception:  # noqa: BLE001, S110 - closing a broken connection
-                pass
-
-
 def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mapping[str, Any] | None = None,
                    exchange: str = "celeryev", timeout: float = 3.0,
                    queue_ttl: float | None = None, queue_expires: float | None = None,
@@ -605,15 +532,18 @@ def event_receiver(broker_url: str, sink: EventSink, *, transport_options: Mappi
 
     ``queue_ttl`` / ``queue_expires``: the app's ``event_queue_ttl`` and
     ``event_queue_expires`` (RabbitMQ), as Celery's own receivers use them.
-    ``spool_limit``: bytes read and not yet decoded a Redis receiver may hold.
+    ``spool_limit``: bytes read and not yet decoded the receiver may hold.
     """
     scheme = check_event_transport(broker_url)
     if scheme in REDIS_SCHEMES:
         return RedisEventReceiver(broker_url, sink, transport_options=transport_options,
                                   exchange=exchange, timeout=timeout, spool_limit=spool_limit)
+    from taskwatch.sources.events_amqp import AmqpEventReceiver
+
     return AmqpEventReceiver(broker_url, sink, exchange=exchange, timeout=timeout,
                              queue_ttl=5.0 if queue_ttl is None else queue_ttl,
-                             queue_expires=60.0 if queue_expires is None else queue_expires)
+                             queue_expires=60.0 if queue_expires is None else queue_expires,
+                             spool_limit=spool_limit)
 
 
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")

@@ -28,8 +28,11 @@ from taskwatch.records import (
 class EventSink(Protocol):
     """Where a receiver delivers events; the monitor is one."""
 
-    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True) -> None:
-        """``drained``: nothing more was waiting to be read after this batch."""
+    def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True,
+                  read_at: float | None = None) -> None:
+        """``drained``: nothing more was waiting to be read after this batch.
+        ``read_at``: when the newest of them was read off the broker, where the
+        receiver read it ahead of ``received_at`` (None: it did not)."""
     def on_undecodable(self, count: int) -> None: ...
     def on_disconnect(self, at: float, reason: str) -> None: ...
     def on_connect(self, at: float) -> None: ...
@@ -54,7 +57,7 @@ class EventSource(Protocol):
     def backlog(self) -> Any: ...
     def unapplied(self) -> int:
         """Bytes read off the broker's connection and not yet applied (0 where
-        nothing is read ahead, as on AMQP)."""
+        nothing is read ahead)."""
         ...
 
 

@@ -225,3 +225,85 @@ class PubSubFrames:
         self._resync = False
         self._tail = b""
         return buffer[min(found):]
+
+
+class BodySpool:
+    """Whole message bodies between a reader thread (the one writer) and a
+    decoder thread (the one reader): for a client that frames the messages
+    itself (py-amqp), so only what it hands over can be spooled.
+
+    Bounded by the bytes of the bodies waiting (``limit``), like
+    :class:`Spool`: from the moment it holds ``limit`` bytes, what is put is
+    dropped and counted (``dropped`` bytes, ``dropped_messages``) until the
+    decoder has brought it down to ``RESUME`` of the limit. ``full`` says
+    whether it is refusing now: the reader checks it to open and close the
+    gap. Each item is ``(body, content type, epoch seconds when read)``.
+    """
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self.limit = limit
+        self._items: deque[tuple[bytes, str | None, float]] = deque()
+        self._ready = threading.Event()
+        #: bytes ever kept, ever handed to the decoder, thrown away; messages thrown away
+        self.written = 0
+        self.consumed = 0
+        self.dropped = 0
+        self.dropped_messages = 0
+        #: refusing bodies now (an overflow is under way), and how many overflows so far
+        self.full = False
+        self.overflows = 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes of bodies put and not yet handed to the decoder."""
+        return self.written - self.consumed
+
+    # -- the writer ------------------------------------------------------------
+    def put(self, body: bytes, content_type: str | None, read_at: float) -> None:
+        if self.full or self.written - self.consumed >= self.limit:
+            if not self.admits():
+                self.dropped += len(body)
+                self.dropped_messages += 1
+                return
+        self._items.append((body, content_type, read_at))
+        self.written += len(body)
+        if not self._ready.is_set():
+            self._ready.set()
+
+    def admits(self) -> bool:
+        """Whether a body put now is kept; an overflow begins (``full``) at the
+        limit and ends at ``RESUME`` of it. The reader calls it while full and
+        idle too, so an overflow ends without another message arriving."""
+        pending = self.written - self.consumed
+        if self.full:
+            if pending > self.limit * RESUME:
+                return False
+            self.full = False
+        elif pending >= self.limit:
+            self.full = True
+            self.overflows += 1
+            return False
+        return True
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`take` return (to stop)."""
+        self._ready.set()
+
+    # -- the reader --------------------------------------------------------------
+    def take(self, timeout: float, most: int = 500) -> list[tuple[bytes, str | None, float]]:
+        """Up to ``most`` items, oldest first; waits up to ``timeout`` seconds
+        when there is none."""
+        items = self._items
+        if not items:
+            self._ready.clear()
+            if not items:
+                self._ready.wait(timeout)
+        out = []
+        size = 0
+        popleft = items.popleft
+        for _ in range(min(most, len(items))):
+            item = popleft()
+            size += len(item[0])
+            out.append(item)
+        self.consumed += size
+        return out

@@ -9,62 +9,55 @@ from contextlib import contextmanager
 
 import pytest
 from celery import Celery
-from kombu import Connection, Exchange, Producer
+from kombu import Connection
 
 from taskwatch.config import Settings
 from taskwatch.monitor import Monitor
+from tests.cluster import AmqpEvents
+from tests.proxy import FreezableLink
 from tests.waiting import wait_until
 
 TTL = 1.0
 
 
-class _Events:
-    """Publishes task-received events on the ``celeryev`` exchange, counting them."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.producer = Producer(conn.channel(), exchange=Exchange("celeryev", type="topic"))
-        self.sent = 0
-
-    def send(self, uuid_: str, padding: str = "") -> None:
-        event = {"type": "task-received", "uuid": uuid_, "name": "n", "hostname": "w@h",
-                 "timestamp": time.time()}
-        if padding:
-            event["args"] = padding
-        self.producer.publish(event, routing_key="task.received", serializer="json")
-        self.sent += 1
-
-
 @contextmanager
-def _watching(rabbitmq_url: str, api: str | None) -> Iterator[tuple[Monitor, _Events]]:
+def _watching(rabbitmq_url: str, api: str | None) -> Iterator[tuple[Monitor, AmqpEvents, FreezableLink]]:
+    """A monitor whose event connection goes through a link the test can freeze."""
     app = Celery("proj", set_as_current=False)
     app.conf.event_queue_ttl = TTL
-    settings = Settings(broker_url=rabbitmq_url, rabbitmq_api=api)
-    with Monitor.from_settings(settings, app, backfill=0) as monitor, \
-            Connection(rabbitmq_url, connect_timeout=5) as conn:
-        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
-        events = _Events(conn)
-        events.send("first")  # caught up: the baseline for this host's clock
-        wait_until(lambda: "first" in monitor.state.tasks, what="the first event (the caught-up baseline)")
-        yield monitor, events
+    with FreezableLink(("127.0.0.1", 5672)) as link:
+        url = rabbitmq_url.replace("127.0.0.1:5672", f"127.0.0.1:{link.port}")
+        assert url != rabbitmq_url
+        settings = Settings(broker_url=url, rabbitmq_api=api)
+        monitor = Monitor.from_settings(settings, app, backfill=0)
+        # Frozen, the link carries no heartbeat either: on a loaded machine
+        # the burst may take longer to publish than two 10 s intervals.
+        monitor.receiver.HEARTBEAT = 60.0
+        with monitor, \
+                Connection(rabbitmq_url, connect_timeout=5) as conn:
+            wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+            events = AmqpEvents(conn)
+            events.send("first")  # caught up: the baseline for this host's clock
+            wait_until(lambda: "first" in monitor.state.tasks, what="the first event (the caught-up baseline)")
+            yield monitor, events, link
 
 
-def _fall_behind(monitor: Monitor, events: _Events, count: int, padding: str) -> None:
-    """The receiver stalls while ``count`` events come, and they age past the TTL."""
-    monitor.HOLD_MAX = 60.0
-    monitor.hold_events(60.0)
-    # Stalled on this one's batch, the receiver reads nothing more until
-    # released: what comes next waits, and is read late.
-    read = monitor.receiver.messages_read
-    events.send("stall")
-    wait_until(lambda: monitor.receiver.messages_read > read, what="the receiver to read the stalling event")
+def _fall_behind(monitor: Monitor, events: AmqpEvents, link: FreezableLink, count: int, padding: str) -> None:
+    """The receiver reads nothing while ``count`` events come, and they age past the TTL.
+
+    The link is frozen, as a reader starved of CPU or a slow network would
+    be: RabbitMQ fills the sockets' buffers, and the rest waits in our queue.
+    (Holding the events, as the screen does for a key, would not do: the
+    receiver's reading goes on meanwhile, only applying waits.)"""
+    link.freeze()
     for i in range(count):
         events.send(f"late-{i}", padding)
     time.sleep(TTL + 0.5)  # the subject: what waits for the receiver ages past its TTL
-    monitor.release_events()
+    link.thaw()
     wait_until(lambda: monitor.state.counters.max_lag > TTL, what="the receiver to read the burst late")
 
 
-def _catch_up(monitor: Monitor, events: _Events) -> None:
+def _catch_up(monitor: Monitor, events: AmqpEvents) -> None:
     """Send one fresh event after another until one arrives less than TTL/2
     late: however long the rest of the backlog takes on a busy machine, the
     receiver is then caught up (one event sent at once could arrive behind
@@ -89,8 +82,8 @@ def _late(monitor: Monitor) -> int:
 def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
     """Without the management API, being about event_queue_ttl behind is a gap,
     said to be unconfirmed, closed once caught up."""
-    with _watching(rabbitmq_url, None) as (monitor, events):
-        _fall_behind(monitor, events, 20_000, "x" * 1000)  # about 20 MB: most waits in the queue
+    with _watching(rabbitmq_url, None) as (monitor, events, link):
+        _fall_behind(monitor, events, link, 20_000, "x" * 1000)  # about 20 MB: most waits in the queue
         wait_until(lambda: monitor.state.gaps, what="a gap for falling behind event_queue_ttl")
         reason = monitor.state.gaps[0].reason
         assert "event_queue_ttl" in reason and "unconfirmed" in reason
@@ -103,8 +96,8 @@ def test_falling_behind_rabbitmqs_event_ttl_is_a_gap(rabbitmq_url):
 @pytest.mark.rabbitmq
 def test_events_rabbitmq_dropped_are_a_gap_with_the_count_its_management_api_confirms(
         rabbitmq_url, rabbitmq_api):
-    with _watching(rabbitmq_url, rabbitmq_api) as (monitor, events):
-        _fall_behind(monitor, events, 20_000, "x" * 1000)
+    with _watching(rabbitmq_url, rabbitmq_api) as (monitor, events, link):
+        _fall_behind(monitor, events, link, 20_000, "x" * 1000)
         _catch_up(monitor, events)
         gaps = wait_until(lambda: monitor.state.gaps, timeout=40,
                           what="the management API to confirm the drops")
@@ -123,8 +116,8 @@ def test_falling_behind_the_ttl_without_drops_is_no_gap(rabbitmq_url, rabbitmq_a
     """A few small events, held past the TTL: RabbitMQ pushed them to our socket
     at once (no_ack), so none waited in the queue to expire. The lag alone
     said "lost"; the management API says nothing was dropped."""
-    with _watching(rabbitmq_url, rabbitmq_api) as (monitor, events):
-        _fall_behind(monitor, events, 200, "")
+    with _watching(rabbitmq_url, rabbitmq_api) as (monitor, events, link):
+        _fall_behind(monitor, events, link, 200, "")
         _catch_up(monitor, events)
         wait_until(lambda: monitor.state.gaps or monitor.expiry_false_alarms, timeout=40,
                    what="the management API's answer")
@@ -138,8 +131,8 @@ def test_falling_behind_the_ttl_without_drops_is_no_gap(rabbitmq_url, rabbitmq_a
 def test_a_management_api_that_cannot_be_asked_leaves_the_gap_unconfirmed_and_masked(rabbitmq_url):
     """Nothing listens on the API's port: the stretch behind the TTL is a gap
     from the lag, as without the API, saying why it is unconfirmed."""
-    with _watching(rabbitmq_url, "http://guest:s3cret@127.0.0.1:1") as (monitor, events):
-        _fall_behind(monitor, events, 200, "")
+    with _watching(rabbitmq_url, "http://guest:s3cret@127.0.0.1:1") as (monitor, events, link):
+        _fall_behind(monitor, events, link, 200, "")
         _catch_up(monitor, events)
         gaps = wait_until(lambda: monitor.state.gaps, what="the unconfirmed gap")
         reason = gaps[0].reason

@@ -13,6 +13,7 @@ from celery import Celery
 from taskwatch.config import Settings
 from taskwatch.monitor import Monitor
 from tests.cluster import delete_amqp_queue, start_worker, wait_for_ping
+from tests.proxy import FreezableLink
 from tests.waiting import wait_until
 
 
@@ -290,59 +291,14 @@ def test_a_full_spool_is_a_gap_and_reading_resumes(fresh_redis):
 
 def test_a_silently_dead_event_connection_is_a_gap(fresh_redis):
     """A link that stops carrying bytes without closing is noticed by an idle ping."""
-    import socket
-    import threading
-
-    frozen = threading.Event()
-    stop = threading.Event()
-
-    def pump(src: socket.socket, dst: socket.socket) -> None:
-        src.settimeout(0.1)
-        while not stop.is_set():
-            if frozen.is_set():  # half-open: pass nothing until the test ends
-                stop.wait(0.05)
-                continue
-            try:
-                data = src.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not data:
-                return
-            dst.sendall(data)
-
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    port = server.getsockname()[1]
-    links: list[socket.socket] = []
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                client, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:  # closed at the end of the test
-                return
-            upstream = socket.create_connection(("127.0.0.1", fresh_redis.port))
-            links.extend((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=pump, args=(a, b), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        with Monitor.from_settings(Settings(broker_url=f"redis://127.0.0.1:{port}/0")) as monitor:
-            monitor.receiver.IDLE_PING = 1.0
-            monitor.receiver.PING_WAIT = 1.0
-            wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
-            frozen.set()  # half-open: nothing passes, nothing closes
-            wait_until(lambda: monitor.state.gaps, what="the idle ping to open a gap")
-            assert "ping" in monitor.state.gaps[0].reason
-    finally:
-        stop.set()
-        for sock in (*links, server):
-            sock.close()
+    with FreezableLink(("127.0.0.1", fresh_redis.port)) as link, \
+            Monitor.from_settings(Settings(broker_url=f"redis://127.0.0.1:{link.port}/0")) as monitor:
+        monitor.receiver.IDLE_PING = 1.0
+        monitor.receiver.PING_WAIT = 1.0
+        wait_until(lambda: monitor.events_connected, what="the event receiver to connect")
+        link.freeze()  # half-open: nothing passes, nothing closes
+        wait_until(lambda: monitor.state.gaps, what="the idle ping to open a gap")
+        assert "ping" in monitor.state.gaps[0].reason
 
 
 def test_events_over_a_unix_socket(tmp_path):
