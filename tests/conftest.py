@@ -17,6 +17,22 @@ EXTERNAL_SERVICES = {
 }
 
 
+#: Fixtures that mean "the machine's RabbitMQ", whose default vhost every such test shares.
+RABBITMQ_FIXTURES = frozenset({"rabbitmq_url", "rabbitmq_api"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the machine's RabbitMQ share its vhost: the ``celeryev`` exchange
+    (events one test publishes reach every other test's receiver, and
+    test_event_loss counts exactly what its receiver read) and the pidbox
+    broadcasts. Under pytest-xdist (``--dist loadgroup``) they all run on one
+    worker, one after another; the rest of the suite uses private servers."""
+    for item in items:
+        if RABBITMQ_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("rabbitmq"))
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A private redis-server for the whole session (never the machine's 6379)."""
