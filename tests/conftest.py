@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,24 @@ EXTERNAL_SERVICES = {
     "rabbitmq": ("127.0.0.1", 5672, "amqp://guest:guest@127.0.0.1:5672//"),
     "postgres": ("127.0.0.1", 5432, "postgresql://postgres@127.0.0.1:5432/test"),
 }
+
+
+#: Fixtures that mean "the machine's RabbitMQ", on one vhost for the session.
+RABBITMQ_FIXTURES = frozenset({"rabbitmq_url", "rabbitmq_api"})
+RABBITMQ_API = "http://127.0.0.1:15672"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the machine's RabbitMQ share the session's vhost: the
+    ``celeryev`` exchange (events one test publishes reach every other test's
+    receiver, and test_event_loss counts exactly what its receiver read) and
+    the pidbox broadcasts. Under pytest-xdist (``--dist loadgroup``) they all
+    run on one worker, one after another; the rest of the suite uses private
+    servers."""
+    for item in items:
+        if RABBITMQ_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("rabbitmq"))
 
 
 @pytest.fixture(scope="session")
@@ -70,26 +89,49 @@ def _external_service(name: str) -> str:
     pytest.skip(message)
 
 
+def _management_api_answers() -> bool:
+    import httpx
+
+    if not service_reachable("127.0.0.1", 15672):
+        return False
+    try:
+        return httpx.get(f"{RABBITMQ_API}/api/overview", auth=("guest", "guest"),
+                         timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @pytest.fixture(scope="session")
-def rabbitmq_url() -> str:
-    """The machine's RabbitMQ (guest/guest), or skip (fail if required)."""
-    return _external_service("rabbitmq")
+def rabbitmq_url() -> Iterator[str]:
+    """The machine's RabbitMQ (guest/guest), or skip (fail if required).
+
+    On a vhost of the session's own when the management API can make one:
+    other suites and benchmarks on this machine use the same RabbitMQ, and on
+    a shared vhost their events on the ``celeryev`` exchange reach this
+    session's receivers (test_event_loss once read 11,000 events it never
+    sent). Without the API, the default vhost ``/``."""
+    url = _external_service("rabbitmq")
+    if not _management_api_answers():
+        yield url
+        return
+    import httpx
+
+    vhost = f"taskwatch-test-{uuid.uuid4().hex[:10]}"
+    auth = ("guest", "guest")
+    httpx.put(f"{RABBITMQ_API}/api/vhosts/{vhost}", auth=auth, timeout=10).raise_for_status()
+    try:
+        httpx.put(f"{RABBITMQ_API}/api/permissions/{vhost}/guest", auth=auth, timeout=10,
+                  json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+        yield f"{url.rstrip('/')}/{vhost}"
+    finally:
+        httpx.delete(f"{RABBITMQ_API}/api/vhosts/{vhost}", auth=auth, timeout=30)
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_api(rabbitmq_url: str) -> str:
     """The management API (guest/guest on 15672), or skip; fail if
     ``TASKWATCH_TEST_REQUIRE`` names ``rabbitmq-api``."""
-    import httpx
-
-    reachable = service_reachable("127.0.0.1", 15672)
-    if reachable:
-        try:
-            reachable = httpx.get("http://127.0.0.1:15672/api/overview", auth=("guest", "guest"),
-                                  timeout=3).status_code == 200
-        except httpx.HTTPError:
-            reachable = False
-    if reachable:
+    if _management_api_answers():
         return "http://guest:guest@127.0.0.1:15672"
     message = "the RabbitMQ management API is not reachable at 127.0.0.1:15672"
     if "rabbitmq-api" in _required_services():

@@ -103,7 +103,7 @@ def test_rabbitmq_broker(rabbitmq_url, redis_server, tmp_path):
         doc = snapshot_json("-b", rabbitmq_url)
         mine = [w for w in doc["workers"] if w["hostname"] == worker.hostname]
         assert mine and mine[0]["online"] is True and mine[0]["queues"] == [queue]
-        assert doc["broker"] == "amqp://guest:****@127.0.0.1:5672//"
+        assert doc["broker"] == rabbitmq_url.replace("guest:guest@", "guest:****@")
     finally:
         worker.stop()
         _delete_queue(rabbitmq_url, queue)
