@@ -52,18 +52,27 @@ def split_urls(url: str) -> list[str]:
     """kombu's ``a;b`` failover list as its URLs (a single URL gives itself).
 
     A ';' followed by ``scheme://`` may still be inside a password
-    (``redis://u:x;y://@h``): a URL whose ``user:`` has not met its '@' yet
+    (``redis://u:x;y://@h``): a URL whose ``user:`` has not met its '@' yet,
+    or whose credentials are followed by no host (``redis://:@;y://@h``),
     runs on to the next one when an '@' follows, so the password is masked
     whole (and :func:`url_problem` refuses it).
     """
     parts = _NEXT_URL.split(url)
     urls: list[str] = []
     for i, part in enumerate(parts):
-        if urls and _open_userinfo(urls[-1]) and any("@" in later for later in parts[i:]):
+        if urls and (_open_userinfo(urls[-1]) or _no_host(urls[-1])) and any("@" in later for later in parts[i:]):
             urls[-1] += ";" + part
         else:
             urls.append(part)
     return urls
+
+
+def _no_host(url: str) -> bool:
+    """``scheme://user:pw@`` and nothing after: credentials with no host are
+    a password cut at a ';' (``redis://:@;x://@h``, whose password is
+    ``@;x://``), not a URL of kombu's list."""
+    start = url.find("://")
+    return start >= 0 and url.endswith("@") and ":" in url[start + 3:]
 
 
 def _open_userinfo(url: str) -> bool:
