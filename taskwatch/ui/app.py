@@ -471,7 +471,12 @@ class TaskwatchApp(ActionKeys, App[int]):
         if (message.tab, message.needle) != (self.task_tab, self.needle):
             self._maybe_select(force=True)  # the user moved on meanwhile
             return
-        task_list = self.query_one(TaskList)
+        # The views' screen, whatever is on top of it (a detail opened while
+        # the selection ran); none while the app starts or closes.
+        lists = self.screen_stack[0].query(TaskList) if self.screen_stack else ()
+        if not lists:
+            return
+        task_list = lists.first()
         task_list.set_ids(message.ids)
         show_tasks_hint(self, task_list)
         self._update_task_header()
@@ -480,10 +485,11 @@ class TaskwatchApp(ActionKeys, App[int]):
 
     def _update_task_header(self) -> None:
         """The column titles, from the same widths the rows use (they follow the terminal's size)."""
-        header = self.query_one(TaskList).header()
+        views = self.screen_stack[0]  # a detail may be on top
+        header = views.query_one(TaskList).header()
         if header.plain != self._task_header:
             self._task_header = header.plain
-            self.query_one("#task-header", Static).update(header)
+            views.query_one("#task-header", Static).update(header)
 
     @on(TaskList.Resized)
     def _task_list_resized(self) -> None:

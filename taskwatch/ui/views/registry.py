@@ -133,7 +133,7 @@ def _draw_tasks(app: TaskwatchApp, tasks: TaskList) -> None:
 
 def show_tasks_hint(app: TaskwatchApp, tasks: TaskList) -> None:
     """An empty list says what would fill it; once tasks show (a new selection), the hint goes."""
-    _show_hint(app.query_one("#tasks-hint", Static),
+    _show_hint(tasks.screen.query_one("#tasks-hint", Static),  # the views' screen, a detail on top or not
                not app.settings.result_backend and not tasks.ids and not app.needle)
 
 
