@@ -538,7 +538,7 @@ class TaskwatchApp(ActionKeys, App[int]):
     def set_filter(self, text: str) -> None:
         box = self.query_one("#filter", Input)
         box.value = text
-        box.display = bool(text)
+        self._keep_filter(box, bool(text))
         self.needle = text
         self._maybe_select(force=True)
 
@@ -583,7 +583,7 @@ class TaskwatchApp(ActionKeys, App[int]):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         box = self.query_one("#filter", Input)
-        box.display = bool(self.needle)
+        self._keep_filter(box, bool(self.needle))
         self._focus_view()
 
     def action_clear_filter(self) -> None:
@@ -592,11 +592,18 @@ class TaskwatchApp(ActionKeys, App[int]):
             return
         box.value = ""
         self.needle = ""
-        box.display = False
+        self._keep_filter(box, False)
         self._focus_view()
         self._redraw(force=True)
         if self._current_view().selects_tasks:
             self._maybe_select(force=True)
+
+    def _keep_filter(self, box: Input, kept: bool) -> None:
+        """Show the box with the filter kept, in a line of its own below the
+        views; or no box. (Opened with `/`, it covers the views' last line
+        while it is typed in: see taskwatch.css.)"""
+        box.display = kept
+        self.screen_stack[0].set_class(kept, "-filter-kept")
 
     def _focus_view(self) -> None:
         self.set_focus(None)  # keys go to the app, which drives the visible view

@@ -131,3 +131,34 @@ async def _filter_footer(app) -> None:
         await pilot_wait_until(pilot, lambda: not box.has_focus and greyed() == {"x": False, "q": False, "slash": False},
                                what="the keys lit again after Esc", detail=greyed)
         assert list(app.query("FooterKey")) == keys, "the footer's keys were re-mounted"
+
+
+def test_the_filter_box_opens_over_the_views_and_a_kept_filter_hides_no_row(recorded_app):
+    asyncio.run(_filter_overlay(recorded_app()))
+
+
+async def _filter_overlay(app) -> None:
+    """`/` opens the box on a layer of its own: no other widget changes size,
+    so one layout pass, not a second one that the first character waited for.
+    Kept with Enter, the box gets a line of its own below the list."""
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        tasks = app.query_one(TaskList)
+        await pilot_wait_until(pilot, lambda: tasks.ids, what="the tasks listed")
+        await pilot.pause()
+        height = tasks.size.height
+        box = app.query_one("#filter", Input)
+        layouts: list[object] = []
+        app.screen.screen_layout_refresh_signal.subscribe(app, layouts.append, immediate=True)
+        await pilot.press("slash")
+        await pilot_wait_until(pilot, lambda: box.has_focus and box.region.height == 1, what="the box open")
+        await pilot.pause()
+        assert len(layouts) == 1, f"{len(layouts)} layout passes to open the box"
+        assert tasks.size.height == height, "the list kept its size under the box"
+        await pilot.press(*"email", "enter")
+        await pilot_wait_until(pilot, lambda: not box.has_focus and tasks.size.height == height - 1,
+                               what="the kept filter's own line", detail=lambda: tasks.size.height)
+        assert box.display and not box.region.overlaps(tasks.region)
+        await pilot.press("escape")
+        await pilot_wait_until(pilot, lambda: not box.display and tasks.size.height == height,
+                               what="the box gone and the list whole again")
