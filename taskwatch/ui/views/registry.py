@@ -33,29 +33,19 @@ if TYPE_CHECKING:
 
 Nav = Mapping[str, Callable[[Any], None]]
 
-# The nav keys (j/k, pages, g/G) move a table's row cursor (Line API tables,
-# widgets/row_table.py)...
-TABLE_NAV: Nav = {
-    "down": lambda table: table.action_cursor(1),
-    "up": lambda table: table.action_cursor(-1),
-    "page_down": lambda table: table.action_page(1),
-    "page_up": lambda table: table.action_page(-1),
-    "top": lambda table: table.action_jump(0),
-    "bottom": lambda table: table.action_jump(-1),
+# The nav keys (j/k, pages, g/G, h/l) move the view's cursor: the tables
+# (widgets/row_table.py) and the tasks list (widgets/task_list.py) are both
+# Line API widgets with the same cursor actions.
+NAV: Nav = {
+    "down": lambda widget: widget.action_cursor(1),
+    "up": lambda widget: widget.action_cursor(-1),
+    "page_down": lambda widget: widget.action_page(1),
+    "page_up": lambda widget: widget.action_page(-1),
+    "top": lambda widget: widget.action_jump(0),
+    "bottom": lambda widget: widget.action_jump(-1),
     # Sideways, to columns past the edge (a row cursor has no column to move).
-    "left": lambda table: table.action_sideways(-1),
-    "right": lambda table: table.action_sideways(1),
-}
-# ...and to the tasks list's cursor (Line API: rows and pages of rows).
-LINE_NAV: Nav = {
-    "down": lambda tasks: tasks.action_cursor(1),
-    "up": lambda tasks: tasks.action_cursor(-1),
-    "page_down": lambda tasks: tasks.action_page(1),
-    "page_up": lambda tasks: tasks.action_page(-1),
-    "top": lambda tasks: tasks.action_jump(0),
-    "bottom": lambda tasks: tasks.action_jump(-1),
-    "left": lambda tasks: None,  # its columns always fit the width
-    "right": lambda tasks: None,
+    "left": lambda widget: widget.action_sideways(-1),
+    "right": lambda widget: widget.action_sideways(1),
 }
 
 
@@ -195,20 +185,20 @@ def _open_schedule(app: TaskwatchApp, table: UpcomingTable) -> None:
 
 VIEWS: tuple[View, ...] = (
     View(name="workers", label="Workers", key="1", key_description="Workers",
-         widget=WorkersTable, pane=_workers_pane, draw=_draw_workers, nav=TABLE_NAV),
+         widget=WorkersTable, pane=_workers_pane, draw=_draw_workers, nav=NAV),
     View(name="queues", label="Queues", key="2", key_description="Queues",
-         widget=QueuesTable, pane=lambda app: QueuesTable(id="queues"), draw=_draw_table, nav=TABLE_NAV,
+         widget=QueuesTable, pane=lambda app: QueuesTable(id="queues"), draw=_draw_table, nav=NAV,
          open=lambda app, table: table.action_peek()),  # its next messages, not consumed
     View(name="tasks", label="Tasks", key="3", key_description="Tasks",
-         widget=TaskList, pane=_tasks_pane, draw=_draw_tasks, nav=LINE_NAV,
+         widget=TaskList, pane=_tasks_pane, draw=_draw_tasks, nav=NAV,
          open=lambda app, tasks: tasks.action_open(),  # the task's detail
          every_tick=True, selects_tasks=True),
     View(name="names", label="Task names", key="4", key_description="Names",
-         widget=NamesTable, pane=lambda app: NamesTable(id="names"), draw=_draw_names, nav=TABLE_NAV,
+         widget=NamesTable, pane=lambda app: NamesTable(id="names"), draw=_draw_names, nav=NAV,
          open=_open_name),
     View(name="upcoming", label="Upcoming", key="5", key_description="Upcoming",
          widget=UpcomingTable, pane=_upcoming_pane, draw=_draw_upcoming,
-         nav=TABLE_NAV, open=_open_schedule, every_tick=True),
+         nav=NAV, open=_open_schedule, every_tick=True),
 )
 VIEW_NAMED = {view.name: view for view in VIEWS}
 

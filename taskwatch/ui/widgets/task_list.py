@@ -171,6 +171,9 @@ class TaskList(ScrollView, can_focus=False):
         if self.ids:
             self.cursor = 0 if where == 0 else len(self.ids) - 1
 
+    def action_sideways(self, direction: int) -> None:
+        """h/l: nothing to do, its columns always fit the width."""
+
     def action_open(self) -> None:
         if self.selected is not None:
             self.post_message(self.Opened(self.selected))
