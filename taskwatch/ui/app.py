@@ -36,6 +36,7 @@ from taskwatch.ui.actions import ActionDone, ActionKeys
 from taskwatch.ui.collector import QuietCollector
 from taskwatch.ui.commands import TaskwatchCommands
 from taskwatch.ui.css import css_path
+from taskwatch.ui.filter_keys import FilterBoxKeys
 from taskwatch.ui.messages import Polled, Pong, SchedulesRead, TasksSelected
 from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.screens.queue_peek import QueuePeek
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class TaskwatchApp(ActionKeys, App[int]):
+class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
     CSS_PATH = css_path()
     TITLE = "taskwatch"
     SUB_TITLE = __version__
@@ -535,13 +536,6 @@ class TaskwatchApp(ActionKeys, App[int]):
         if view.open is not None:
             view.open(self, self.query_one(view.widget))
 
-    def set_filter(self, text: str) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = text
-        self._keep_filter(box, bool(text))
-        self.needle = text
-        self._maybe_select(force=True)
-
     # The open requests are messages: a second quick Enter is already queued
     # when the first one's screen goes up. Open from the views only.
     @on(QueuesTable.PeekRequested)
@@ -557,12 +551,6 @@ class TaskwatchApp(ActionKeys, App[int]):
             self.push_screen(TaskDetail(self.state, message.task_id))
 
     # -- filter -------------------------------------------------------------
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.value = self.needle
-        box.focus()
-
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.needle = event.value
@@ -585,25 +573,6 @@ class TaskwatchApp(ActionKeys, App[int]):
         box = self.query_one("#filter", Input)
         self._keep_filter(box, bool(self.needle))
         self._focus_view()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        if not self.needle and not box.display:
-            return
-        box.value = ""
-        self.needle = ""
-        self._keep_filter(box, False)
-        self._focus_view()
-        self._redraw(force=True)
-        if self._current_view().selects_tasks:
-            self._maybe_select(force=True)
-
-    def _keep_filter(self, box: Input, kept: bool) -> None:
-        """Show the box with the filter kept, in a line of its own below the
-        views; or no box. (Opened with `/`, it covers the views' last line
-        while it is typed in: see taskwatch.css.)"""
-        box.display = kept
-        self.screen_stack[0].set_class(kept, "-filter-kept")
 
     def _focus_view(self) -> None:
         self.set_focus(None)  # keys go to the app, which drives the visible view
