@@ -100,7 +100,7 @@ async def _cursor() -> None:
         assert table.selected_key == "k2"
 
 
-def test_cells_are_text_never_markup_and_line_breaks_are_flattened():
+def test_cells_are_text_never_markup_and_control_sequences_never_pass():
     asyncio.run(_hostile())
 
 
@@ -108,11 +108,13 @@ async def _hostile() -> None:
     app = One()
     async with app.run_test(size=(70, 6)) as pilot:
         table = app.query_one(Fruits)
-        table.apply_rows([("evil", [Text("[bold red]x[/]"), Text("1"), Text("two\nlines\there"), Text("")])])
+        table.apply_rows([("evil", [Text("[bold red]x[/]"), Text("1"), Text("two\nlines\there"),
+                                    Text("\x1b]0;pwn\x07\x1b[31m\x9b")])])
         await pilot.pause()
         line = screen_line(table, 1)
         assert "[bold red]x[/]" in line
         assert "two lines here" in line
+        assert not any(c in line for c in "\x1b\x07\x9b"), repr(line)
         assert screen_line(table, 2).strip() == ""
 
 

@@ -14,11 +14,13 @@ unchanged row costs no bytes).
 Rows are given whole, in display order, by key (:meth:`RowTable.apply_rows`);
 the cursor stays on the same key when rows move. The first line is the
 column titles and does not scroll. Cells are ``rich.text.Text``: untrusted
-text is never read as markup, and line breaks and tabs are flattened.
+text is never read as markup; line breaks and tabs are flattened and
+terminal control sequences taken out, whatever the caller cleaned.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from rich.segment import Segment
@@ -30,12 +32,13 @@ from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from taskwatch.ui.format import FLAT
+from taskwatch.text import clean
 
 #: (key, title, content width, or None: as wide as the widest cell shown so far)
 Column = tuple[str, str, int | None]
 PADDING = 1  # blank cells on each side of a cell, as DataTable's default
 SIDEWAYS = 12  # columns per h/l in a table wider than its pane
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _signature(cell: Text) -> tuple:
@@ -277,8 +280,8 @@ class RowTable(ScrollView, can_focus=False):
     @staticmethod
     def _pad(cell: Text, width: int) -> Text:
         text = cell.copy()
-        if any(c in text.plain for c in "\n\r\t"):
-            text = Text(text.plain.translate(FLAT), style=text.style, justify=text.justify)
+        if _CONTROL.search(text.plain):  # a line break, a tab, or a terminal escape: never written raw
+            text = Text(clean(text.plain, None, single_line=True), style=text.style, justify=text.justify)
         text.no_wrap = True
         text.truncate(width, overflow="ellipsis")
         spare = width - text.cell_len
