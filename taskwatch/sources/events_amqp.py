@@ -135,6 +135,9 @@ class AmqpEventReceiver(_ReadAhead):
             sock.settimeout(wake)
         full = False  # an overflow still under way from before a reconnect is a gap again
         beat_at = 0.0
+        # py-amqp sends a heartbeat only from a check made after one interval
+        # without traffic: checks must come several times an interval.
+        beat_every = min(self.BEAT_CHECK, self.HEARTBEAT / 4)
         while not self.stopped:
             try:
                 drain(timeout=wake)
@@ -148,7 +151,7 @@ class AmqpEventReceiver(_ReadAhead):
             now = time.monotonic()
             if now >= beat_at:
                 conn.heartbeat_check()  # raises when the server has gone quiet for two intervals
-                beat_at = now + self.BEAT_CHECK
+                beat_at = now + beat_every
 
     def _decode_loop(self) -> None:
         """Decode what the spool holds, hand over in batches of ``batch_max``
