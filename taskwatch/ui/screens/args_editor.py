@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static, TextArea
 
 from taskwatch.records import ExactCall
+from taskwatch.ui.prompt_frames import PromptFrames
 
 MAX_JSON = 1 << 20
 
@@ -43,7 +44,7 @@ def parse_call(text: str) -> ExactCall:
     return ExactCall(tuple(args), kwargs)
 
 
-class ArgsEditor(ModalScreen[ExactCall | None]):
+class ArgsEditor(PromptFrames, ModalScreen[ExactCall | None]):
     BINDINGS = [
         Binding("ctrl+s", "send", "Use these", id="editor.send"),
         Binding("escape", "cancel", "Cancel", id="editor.cancel"),

@@ -22,8 +22,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
+from taskwatch.ui.prompt_frames import PromptFrames
 
-class Confirm(ModalScreen[bool]):
+
+class Confirm(PromptFrames, ModalScreen[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),

@@ -9,10 +9,11 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from taskwatch.ui.prompt_frames import PromptFrames
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 
 
-class HelpScreen(ScrollKeys, ModalScreen[None]):
+class HelpScreen(PromptFrames, ScrollKeys, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
                 *scroll_bindings("help")]
 

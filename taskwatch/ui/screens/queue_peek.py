@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 
 from taskwatch.monitor import Monitor
 from taskwatch.records import SOURCE_AMQP, SOURCE_MANAGEMENT, SOURCE_REDIS, PeekedMessage
+from taskwatch.ui.prompt_frames import PromptFrames
 from taskwatch.ui.screens.scrolling import ScrollKeys, scroll_bindings
 
 _NOT_ON_RABBITMQ = "not read: RabbitMQ cannot show a message without taking it"
@@ -63,7 +64,7 @@ def render_messages(queue: str, messages: list[PeekedMessage], error: str | None
     return text
 
 
-class QueuePeek(ScrollKeys, ModalScreen[None]):
+class QueuePeek(PromptFrames, ScrollKeys, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "close", "Close", id="peek.close"),
                 Binding("r", "reload", "Reload", id="peek.reload"),
                 Binding("n", "select(1)", "Next message", id="peek.next"),

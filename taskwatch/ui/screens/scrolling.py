@@ -12,6 +12,8 @@ from textual.containers import ScrollableContainer, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from taskwatch.ui.prompt_frames import PromptFrames
+
 
 def scroll_bindings(prefix: str) -> list[Binding]:
     return [
@@ -44,7 +46,7 @@ class ScrollKeys:
         self._scroller().scroll_end(animate=False)
 
 
-class TextDetail(ScrollKeys, Screen[None]):
+class TextDetail(PromptFrames, ScrollKeys, Screen[None]):
     """A detail screen: one long Text, scrollable, redrawn every second
     (:meth:`refresh_body`), Esc back to where it was opened."""
 

@@ -18,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from taskwatch.ui.prompt_frames import PromptFrames
+
 #: (command, what it does, the values it takes) in the order offered.
 COMMANDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("pool_grow", "add N pool processes", ("n",)),
@@ -56,7 +58,7 @@ def parse_values(names: tuple[str, ...], text: str) -> dict[str, Any]:
     return values
 
 
-class WorkerControl(ModalScreen[tuple[str, dict[str, Any]] | None]):
+class WorkerControl(PromptFrames, ModalScreen[tuple[str, dict[str, Any]] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="control.cancel")]
 
     DEFAULT_CSS = """
