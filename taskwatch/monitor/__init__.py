@@ -143,6 +143,7 @@ class Monitor:
         self._rounds = 0
         self._silent: set[str] = set()  # alive by heartbeat, did not answer when last asked
         self._hold_until = 0.0  # monotonic time until which received events wait (see hold_events)
+        self._held_at = 0.0  # when the latest hold began
         self._queue_probe: QueueProbe | None = None
         self._backend: ResultBackend | None = None
         self._backend_error: str | None = None
@@ -212,8 +213,14 @@ class Monitor:
 
     # -- giving way to the screen -------------------------------------------
     HOLD_MAX = 0.2  # seconds: the longest a hold can keep events waiting
+    #: seconds after a key before events are applied again, even once its
+    #: first frame is out: what the key set off goes on for a frame or two
+    #: more (the footer greys keys, a view restyles), and under a burst that
+    #: work shared the GIL with the decoder: 25-33 ms for the first
+    #: character typed after `/`.
+    HOLD_MIN = 0.05
 
-    def hold_events(self, seconds: float = HOLD_MAX) -> None:
+    def hold_events(self, seconds: float = HOLD_MAX) -> float:
         """Apply no events for up to ``seconds``: the screen is answering a key.
 
         Under a burst the receiver's decoding competes with the UI thread for
@@ -221,12 +228,21 @@ class Monitor:
         that key's latency. Nothing is lost: on Redis the receiver's reader
         keeps moving bytes into its spool meanwhile (on AMQP, message bodies
         into its spool of bodies), and they are applied when the hold ends (at
-        20k events/s, 0.2 s is about 3 MB).
+        20k events/s, 0.2 s is about 3 MB). Returns when the hold began.
         """
-        self._hold_until = time.monotonic() + min(seconds, self.HOLD_MAX)
+        now = time.monotonic()
+        self._held_at = now
+        self._hold_until = now + min(seconds, self.HOLD_MAX)
+        return now
 
-    def release_events(self) -> None:
-        self._hold_until = 0.0
+    def release_events(self, held_at: float | None = None) -> None:
+        """End the hold; with ``held_at`` (when the key that asked for it
+        came), at ``HOLD_MIN`` after that key, and only if no later key is
+        being answered (its own release ends the hold)."""
+        if held_at is None:
+            self._hold_until = 0.0
+        elif held_at >= self._held_at:
+            self._hold_until = held_at + self.HOLD_MIN
 
     def drain_events(self, timeout: float) -> int:
         """Wait until every event read off the broker is applied, at most

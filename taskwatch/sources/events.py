@@ -25,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +153,10 @@ class _Receiver(threading.Thread):
     def _interrupt(self) -> None: pass
 
 
+def _never_wait() -> None:
+    pass
+
+
 class _ReadAhead(_Receiver):
     """A receiver whose thread (the reader) only moves what it reads into
     ``spool``, while a second thread (the decoder, ``taskwatch-events-decode``)
@@ -164,10 +168,16 @@ class _ReadAhead(_Receiver):
     """
 
     WAKE = 0.25  # seconds a read or a take waits before looking at the clock and the stop flag
+    GIVE_WAY_EVERY = 16  # messages (a power of two)
 
     def __init__(self, broker_url: str, sink: EventSink, *, name: str) -> None:
         super().__init__(broker_url, sink, name=name)
         self._busy = False  # the decoder holds a batch taken from the spool
+        # Waits while the screen answers a key (the monitor's); called every
+        # GIVE_WAY_EVERY messages decoded, not only between batches: a batch
+        # of 500 single-event messages is 5-10 ms of decoding the key's
+        # frame would otherwise share the GIL with.
+        self._give_way: Callable[[], None] = getattr(sink, "give_way", _never_wait)
         self._decoder = threading.Thread(target=self._decode_loop, name="taskwatch-events-decode",
                                          daemon=True)
 
@@ -488,8 +498,11 @@ class RedisEventReceiver(_ReadAhead):
     def _decode(self, payloads: list[bytes], batch: list[dict[str, Any]]) -> None:
         decode = decode_payload
         batch_max = self.batch_max
+        give_way, every = self._give_way, self.GIVE_WAY_EVERY - 1
         bad = 0
-        for data in payloads:
+        for i, data in enumerate(payloads):
+            if not i & every:
+                give_way()
             events = decode(data)
             if events is None:
                 bad += 1

@@ -170,7 +170,10 @@ class AmqpEventReceiver(_ReadAhead):
                     items += spool.take(0.0, batch_max - len(items))
                 bad = 0
                 read_at = 0.0
-                for body, content_type, read_at in items:
+                give_way, every = self._give_way, self.GIVE_WAY_EVERY - 1
+                for i, (body, content_type, read_at) in enumerate(items):
+                    if not i & every:
+                        give_way()
                     events = decode_body(body, content_type)
                     if events is None:
                         bad += 1

@@ -26,7 +26,12 @@ from taskwatch.records import (
 
 
 class EventSink(Protocol):
-    """Where a receiver delivers events; the monitor is one."""
+    """Where a receiver delivers events; the monitor is one.
+
+    A sink may also have ``give_way()``, which the receivers' decoders call
+    every few messages and which returns once the sink wants events again
+    (the monitor's waits while the screen answers a key).
+    """
 
     def on_events(self, events: list[dict[str, Any]], received_at: float, drained: bool = True,
                   read_at: float | None = None) -> None:

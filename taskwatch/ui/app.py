@@ -38,6 +38,7 @@ from taskwatch.ui.commands import TaskwatchCommands
 from taskwatch.ui.css import css_path
 from taskwatch.ui.filter_keys import FilterBoxKeys
 from taskwatch.ui.messages import Polled, Pong, SchedulesRead, TasksSelected
+from taskwatch.ui.prompt_frames import KeyClock
 from taskwatch.ui.screens.help import HelpScreen
 from taskwatch.ui.screens.queue_peek import QueuePeek
 from taskwatch.ui.screens.schedule_detail import ScheduleDetail
@@ -155,6 +156,7 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
         self._task_header = ""
         self._asked = False  # no round of asking has finished yet
         self._collector = QuietCollector()
+        self.key_clock = KeyClock()  # its screens draw a key's answer at once (ui/prompt_frames.py)
         self._next_schedules = None
         self._select_timer = None
         self._typing_until = 0.0
@@ -272,12 +274,14 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
-            # Until this key's answer is on screen: no garbage collection, and
-            # the event receiver waits (events queue up in the socket).
+            # Until this key's answer is on screen the event receiver waits
+            # (events queue up in its spool); its frame is drawn as soon as
+            # it is ready; no sweep of the collector until keys pause.
             self._collector.key()
+            self.key_clock.key()
             if self._monitor is not None:
-                self._monitor.hold_events()
-                self.call_after_refresh(self._monitor.release_events)
+                held_at = self._monitor.hold_events()
+                self.call_after_refresh(self._monitor.release_events, held_at)
         await super().on_event(event)
 
     def _on_signal(self, signum: int, frame: object = None) -> None:
