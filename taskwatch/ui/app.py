@@ -118,6 +118,7 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
     ]
 
     REDRAW_INTERVAL = 0.5  # seconds between redraws from the engine's state
+    FREEZE_INTERVAL = 0.25  # seconds between moving what is alive out of the collector's walks (ui/collector.py)
     SELECT_INTERVAL = 2.0  # at most this often the tasks list is re-selected while data flows
 
     EXIT_GRACE = 3.0  # seconds a signalled shutdown may take before it is forced
@@ -200,7 +201,7 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
         self.query_one("#filter", Input).display = False
         self.set_focus(None)
         self.set_interval(self.REDRAW_INTERVAL, self._redraw)
-        self.set_interval(self._collector.quiet / 3, self._collector.tick)
+        self.set_interval(self.FREEZE_INTERVAL, self._collector.tick)
         self._redraw(force=True)
         self._start_monitor()
 

@@ -1,21 +1,30 @@
 """Keep the cyclic garbage collector out of the way of a keypress.
 
 With 100k tasks retained, a full (generation 2) collection walks every
-tracked object and holds the GIL for 50-100 ms; it is triggered by
-allocation, and answering a key (restyling and repainting a view) allocates a
-lot, so a key was the likeliest moment for it to start. Measured under
-20k events/s: every key that took over 70 ms coincided with one.
+tracked object and holds the GIL for 50-100 ms. CPython starts one whenever
+the objects that survived since the last full pass reach a quarter of those
+it walked then: under a stream of events, every few seconds, at whatever
+moment an allocation trips it, a keypress as likely as any.
 
-So: collection is switched off when a key arrives and back on once the key's
-frame has had time to reach the screen (``quiet`` seconds after the last
-key), from a timer rather than from a key, so the collection that was put off
-runs between keys. A user who keeps a key held down still gets collections:
-after ``longest`` seconds the timer switches the collector back on, and the
-next key switches it off again. ``longest`` is short on purpose: the longer
-collection is off, the more young objects the next pass must walk (3 s of a
-20k events/s burst made a 30-60 ms young pass). Objects freed by reference
-counting (nearly all of ours: tasks hold no cycles) are freed as usual
-meanwhile; only cyclic garbage waits.
+The first answer (up to stop 19) switched collection off while keys came and
+back on when they paused. That kept full passes away from keys, but what was
+allocated meanwhile piled up in the youngest generation, and the pass that
+came next walked all of it: measured under 20,000 events/s, young passes of
+10-20 ms on the UI thread, the slowest keys of a run waiting behind them.
+
+Now collection stays on, and a few times a second (:meth:`tick`) everything
+alive is moved into the permanent generation (``gc.freeze()``, constant
+time), which no collection walks. Young passes walk what was allocated since
+the last one, as usual (well under a millisecond); a full pass walks only
+what survived since the last tick. Nothing is kept from being freed by
+reference counting, which frees nearly all of ours (tasks hold no cycles).
+
+What freezing does put off: reference cycles that were alive at a tick and
+died later, and cyclic garbage not yet found when the tick came. A sweep
+(:meth:`sweep`: unfreeze, one full collection, freeze again) collects them
+every ``sweep_every`` seconds, at a moment when no key has come for
+``quiet`` seconds; a user who never stops typing gets one every ``longest``
+seconds anyway.
 """
 
 from __future__ import annotations
@@ -36,40 +45,37 @@ def freeze_startup_objects() -> None:
 
 
 class QuietCollector:
-    def __init__(self, quiet: float = 0.25, longest: float = 1.0,
+    def __init__(self, sweep_every: float = 60.0, quiet: float = 2.0, longest: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self.sweep_every = sweep_every
         self.quiet = quiet
         self.longest = longest
         self._clock = clock
-        self._held_since: float | None = None
-        self._last_key = 0.0
-        self._was_enabled = True
-
-    @property
-    def holding(self) -> bool:
-        return self._held_since is not None
+        self._last_key = -quiet
+        self._swept = clock()
+        self.sweeps = 0
 
     def key(self) -> None:
-        """A key arrived: no collection until its answer is on screen."""
-        now = self._clock()
-        self._last_key = now
-        if self._held_since is None:
-            self._was_enabled = gc.isenabled()
-            if self._was_enabled:
-                gc.disable()
-            self._held_since = now
+        """A key arrived: no sweep until keys have paused."""
+        self._last_key = self._clock()
 
     def tick(self) -> None:
-        """Call a few times a second: collection back on once keys pause, or have gone on for long."""
-        if self._held_since is None:
-            return
+        """Call a few times a second: freeze what is alive, or sweep when it is time."""
         now = self._clock()
-        if now - self._last_key >= self.quiet or now - self._held_since >= self.longest:
-            self.release()
+        due = now - self._swept >= self.sweep_every
+        if due and (now - self._last_key >= self.quiet or now - self._swept >= self.longest):
+            self.sweep()
+        else:
+            gc.freeze()
+
+    def sweep(self) -> None:
+        """One full collection over everything, cycles frozen since the last sweep included."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._swept = self._clock()
+        self.sweeps += 1
 
     def release(self) -> None:
-        if self._held_since is None:
-            return
-        self._held_since = None
-        if self._was_enabled:
-            gc.enable()
+        """The app is done: what it froze goes back to the collector."""
+        gc.unfreeze()

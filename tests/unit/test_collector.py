@@ -1,8 +1,9 @@
-"""The garbage-collection policy around keys (pure logic, with a fake clock)."""
+"""The garbage-collection policy around keys (the real collector, a fake clock)."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
@@ -17,55 +18,73 @@ class Clock:
         return self.now
 
 
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
 @pytest.fixture
 def collector():
     clock = Clock()
     was = gc.isenabled()
     gc.enable()
-    yield QuietCollector(quiet=0.25, longest=1.0, clock=clock), clock
+    yield QuietCollector(sweep_every=60.0, quiet=2.0, longest=300.0, clock=clock), clock
+    gc.unfreeze()
     gc.enable() if was else gc.disable()
 
 
-def test_a_key_holds_collection_until_keys_pause(collector):
-    quiet, clock = collector
-    quiet.key()
-    assert not gc.isenabled() and quiet.holding
-    clock.now += 0.2
-    quiet.tick()
-    assert not gc.isenabled()  # the key's answer may still be drawing
-    clock.now += 0.1
-    quiet.tick()
-    assert gc.isenabled() and not quiet.holding
-
-
-def test_keys_held_down_still_let_collection_run_from_the_timer(collector):
-    quiet, clock = collector
-    for _ in range(12):  # a key every 0.1 s for 1.2 s: never quiet
-        quiet.key()
-        clock.now += 0.1
-        quiet.tick()
-        if gc.isenabled():
-            break
-    assert gc.isenabled(), "collection must come back on after `longest` seconds"
-    assert 1.0 <= clock.now - 100.0 <= 1.2
-    quiet.key()  # the next key holds again
-    assert not gc.isenabled()
-
-
-def test_a_collector_switched_off_by_someone_else_stays_off(collector):
-    quiet, clock = collector
-    gc.disable()
-    quiet.key()
-    clock.now += 1
-    quiet.tick()
-    quiet.release()
-    assert not gc.isenabled()
-
-
-def test_release_is_idempotent(collector):
+def test_a_tick_takes_what_is_alive_out_of_every_collection(collector):
     quiet, _ = collector
-    quiet.release()
+    gc.unfreeze()
+    kept = [Cycle() for _ in range(100)]
+    quiet.tick()
+    assert gc.get_freeze_count() >= len(kept)
+    assert gc.isenabled(), "collection stays on: young objects are collected as they come"
+
+
+def test_a_cycle_frozen_while_alive_is_collected_by_the_next_sweep(collector):
+    quiet, clock = collector
+    cycle = Cycle()
+    dead = weakref.ref(cycle)
+    quiet.tick()  # frozen while alive
+    del cycle
+    gc.collect()
+    assert dead() is not None, "a full collection walks nothing frozen"
+    clock.now += 60
+    quiet.tick()  # due, and no key for long: the sweep
+    assert quiet.sweeps == 1
+    assert dead() is None
+
+
+def test_no_sweep_while_keys_come(collector):
+    quiet, clock = collector
+    clock.now += 60
     quiet.key()
+    clock.now += 1.0
+    quiet.tick()
+    assert quiet.sweeps == 0, "a key 1 s ago: the user is still at it"
+    clock.now += 1.0
+    quiet.tick()
+    assert quiet.sweeps == 1
+
+
+def test_keys_that_never_pause_still_get_a_sweep_after_longest(collector):
+    quiet, clock = collector
+    while clock.now - 100.0 < 299.0:
+        quiet.key()
+        clock.now += 0.5
+        quiet.tick()
+        assert quiet.sweeps == 0
+    for _ in range(4):
+        quiet.key()
+        clock.now += 0.5
+        quiet.tick()
+    assert quiet.sweeps == 1
+
+
+def test_release_gives_everything_back_to_the_collector(collector):
+    quiet, _ = collector
+    quiet.tick()
+    assert gc.get_freeze_count() > 0
     quiet.release()
-    quiet.release()
-    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
