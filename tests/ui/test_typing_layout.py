@@ -162,3 +162,57 @@ async def _filter_overlay(app) -> None:
         await pilot.press("escape")
         await pilot_wait_until(pilot, lambda: not box.display and tasks.size.height == height,
                                what="the box gone and the list whole again")
+
+
+def test_focus_moving_in_and_out_of_the_filter_repaints_only_what_changed(recorded_app, monkeypatch):
+    """Textual repaints the whole screen when focus moves: opening the box
+    wrote 13 KB to the terminal (two full frames) for a line and a footer."""
+    from textual._compositor import Compositor
+
+    full_frames: list[int] = []
+    render_full_update = Compositor.render_full_update
+
+    def counted(self, *args, **kwargs):
+        full_frames.append(1)
+        return render_full_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Compositor, "render_full_update", counted)
+    asyncio.run(_focus_moves(recorded_app(), full_frames))
+
+
+async def _focus_moves(app, full_frames: list[int]) -> None:
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        tasks = app.query_one(TaskList)
+        await pilot_wait_until(pilot, lambda: tasks.ids, what="the tasks listed")
+        await pilot.pause()
+        box = app.query_one("#filter", Input)
+        full_frames.clear()
+        await pilot.press("slash")
+        await pilot_wait_until(pilot, lambda: box.has_focus and box.region.height == 1, what="the box open")
+        await pilot.press(*"email", "enter")
+        await pilot_wait_until(pilot, lambda: not box.has_focus, what="the filter kept")
+        await pilot.press("slash")
+        await pilot_wait_until(pilot, lambda: box.has_focus, what="the box focused again")
+        await pilot.press("escape")
+        await pilot_wait_until(pilot, lambda: not box.display, what="the box gone")
+        await pilot.pause()
+        assert not full_frames, f"{len(full_frames)} full-screen frames for the filter's focus moves"
+        assert app.focused is None or app.focused is not box
+
+
+def test_the_tasks_list_is_selected_before_its_first_visit(recorded_app):
+    asyncio.run(_first_visit(recorded_app()))
+
+
+async def _first_visit(app) -> None:
+    """The first switch to the tasks view draws rows at once: the selection
+    (a pass over every task, on a thread) ran while another view showed."""
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert app.view == "workers"
+        tasks = app.query_one(TaskList)
+        await pilot_wait_until(pilot, lambda: tasks.ids, what="the tasks selected while the workers view shows")
+        wanted, _, _ = select_with_counts(app.state, "all", "")
+        assert tasks.ids == wanted
+        await pilot.press("3")
+        assert tasks.ids == wanted, "the first frame of the tasks view has its rows"
