@@ -82,3 +82,15 @@ def test_a_selection_gives_way_at_its_checkpoints_and_stops_once_superseded():
     asked = iter([False, False, True])
     with pytest.raises(Superseded):
         select_with_counts(state, "all", "(1", lambda: next(asked))
+
+
+def test_counting_running_tasks_gives_way_every_chunk_and_counts_the_same():
+    from taskwatch.engine.query import CHUNK, running_by_name
+
+    state = random_state(n=CHUNK * 2 + 10)
+    calls: list[int] = []
+    counted = running_by_name(state, lambda: calls.append(1))
+    assert len(calls) == 3
+    started = [t.name for t in state.tasks.values() if t.state == "STARTED"]
+    assert counted == {name: started.count(name) for name in set(started)}
+    assert running_by_name(state) == counted

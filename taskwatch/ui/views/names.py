@@ -97,9 +97,7 @@ class NamesTable(RowTable):
     def _count(self, state: ClusterState, version: int, give_way: Callable[[], None] | None) -> None:
         running = None
         try:
-            if give_way is not None:
-                give_way()
-            running = running_by_name(state)
+            running = running_by_name(state, give_way)
         finally:  # counted or not, the next draw may count again
             self.post_message(self.Counted(running, version))
 
