@@ -428,7 +428,10 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
         view = self._current_view()
-        if view.selects_tasks and select:
+        # The tasks list selects while it shows; and once before it is first
+        # shown, so that its first visit draws rows at once (under a burst the
+        # first selection over 100k tasks took 80 ms to come).
+        if select and (view.selects_tasks or (self._selected_key is None and state.tasks)):
             self._maybe_select()
         if view.every_tick or changed or force:
             view.draw(self, self.query_one(view.widget))
