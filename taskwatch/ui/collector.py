@@ -20,11 +20,14 @@ what survived since the last tick. Nothing is kept from being freed by
 reference counting, which frees nearly all of ours (tasks hold no cycles).
 
 What freezing does put off: reference cycles that were alive at a tick and
-died later, and cyclic garbage not yet found when the tick came. A sweep
-(:meth:`sweep`: unfreeze, one full collection, freeze again) collects them
-every ``sweep_every`` seconds, at a moment when no key has come for
+died later, and cyclic garbage not yet found when the tick came. Under
+20,000 events/s that was about 1,300 objects a second, nearly all Textual's
+(a Strip's caches form cycles; strips of rows drawn anew are dropped). A
+sweep (:meth:`sweep`: unfreeze, one full collection, freeze again) collects
+them every ``sweep_every`` seconds, at a moment when no key has come for
 ``quiet`` seconds; a user who never stops typing gets one every ``longest``
-seconds anyway.
+seconds anyway. A sweep is the one long pause left (200-260 ms at 100k
+tasks): it comes once a minute, ``quiet`` seconds into a pause of the keys.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def freeze_startup_objects() -> None:
 
 
 class QuietCollector:
-    def __init__(self, sweep_every: float = 60.0, quiet: float = 2.0, longest: float = 300.0,
+    def __init__(self, sweep_every: float = 60.0, quiet: float = 5.0, longest: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sweep_every = sweep_every
         self.quiet = quiet
