@@ -198,7 +198,7 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
                 self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
             except (ValueError, OSError):  # not the main thread (tests drive the app elsewhere)
                 pass
-        self.query_one("#filter", Input).display = False
+        self.query_one("#filter", Input).visible = False  # see ui/filter_keys.py
         self.set_focus(None)
         self.set_interval(self.REDRAW_INTERVAL, self._redraw)
         self.set_interval(self.FREEZE_INTERVAL, self._collector.tick)
@@ -599,7 +599,7 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
         if rule.changes_state and self.settings.read_only:
             return None  # shown, greyed: --read-only
         if action == "clear_filter":
-            return bool(self.needle) or self.query_one("#filter", Input).display
+            return bool(self.needle) or self.query_one("#filter", Input).visible
         return True
 
     def action_help(self) -> None:
