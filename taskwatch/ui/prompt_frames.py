@@ -16,8 +16,10 @@ still costs no more than 60 frames a second.
 
 This reaches into two of Textual's private members: the screen's idle
 handler and its update-timer callback (``Screen._on_idle``,
-``Screen._on_timer_update``). ``tests/ui/test_prompt_frames.py`` fails if a
-Textual upgrade takes either away or stops the early frame.
+``Screen._on_timer_update``) and the flags that say a screen is dirty.
+Without them (:data:`SUPPORTED`), frames are paced as usual;
+``tests/ui/test_prompt_frames.py`` fails if a Textual upgrade takes any away
+or stops the early frame.
 """
 
 from __future__ import annotations
@@ -25,9 +27,14 @@ from __future__ import annotations
 import time
 
 from textual import events
+from textual.screen import Screen
 
 #: seconds after a key during which frames are drawn without waiting for their slot
 KEY_WINDOW = 0.1
+
+#: The Textual members this leans on are there; where a later Textual has
+#: them no more, frames are paced as Textual paces them, rather than failing.
+SUPPORTED = all(callable(getattr(Screen, name, None)) for name in ("_on_idle", "_on_timer_update"))
 
 
 class KeyClock:
@@ -49,11 +56,11 @@ class PromptFrames:
     async def _on_idle(self, event: events.Idle) -> None:
         app = self.app  # type: ignore[attr-defined]
         clock: KeyClock | None = getattr(app, "key_clock", None)
-        if (clock is not None and clock.answering() and not app._batch_count  # noqa: SLF001
+        if (SUPPORTED and clock is not None and clock.answering() and not getattr(app, "_batch_count", 0)
                 and self.is_current and self._needs_frame()):  # type: ignore[attr-defined]
             self._on_timer_update()  # type: ignore[attr-defined]  # draws now; the timer finds nothing left
         await super()._on_idle(event)  # type: ignore[misc]  # then call_after_refresh callbacks run
 
     def _needs_frame(self) -> bool:
-        return bool(self._layout_required or self._scroll_required or self._repaint_required  # type: ignore[attr-defined]
-                    or self._dirty_widgets)  # type: ignore[attr-defined]
+        return any(getattr(self, flag, False) for flag in
+                   ("_layout_required", "_scroll_required", "_repaint_required", "_dirty_widgets"))

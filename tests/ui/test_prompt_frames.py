@@ -90,6 +90,12 @@ def test_a_key_is_drawn_without_waiting_for_the_frame_slot(monkeypatch: pytest.M
         assert waited > PERIOD / 3, f"the control drew at once ({waited:.3f} s): the test shows nothing"
 
 
+def test_the_textual_members_it_leans_on_are_there() -> None:
+    from taskwatch.ui.prompt_frames import SUPPORTED
+
+    assert SUPPORTED, "a Textual upgrade renamed what PromptFrames uses: keys wait for frame slots again"
+
+
 def test_frames_outside_a_key_window_are_paced() -> None:
     clock = KeyClock()
     assert not clock.answering()
