@@ -187,9 +187,6 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
     def on_mount(self) -> None:
         if self._theme_name is not None:
             self.theme = self._theme_name
-        # The event receiver thread can be busy for long stretches at burst
-        # rates; a shorter GIL switch interval keeps keys answered quickly.
-        sys.setswitchinterval(0.001)
         # A plain signal handler, not the event loop's: when the terminal has
         # gone away the loop itself can be stuck writing to it.
         self._loop = asyncio.get_running_loop()
@@ -420,11 +417,11 @@ class TaskwatchApp(FilterBoxKeys, ActionKeys, App[int]):
         state = self.state
         monitor = self._monitor
         bar.show(state, broker_error=self._broker_error,
-                          events_connected=monitor is not None and monitor.events_connected,
-                          events_error=monitor.events_error if monitor is not None else None,
-                          asked=self._asked,
-                          schedule_alert=schedule_alert(monitor.schedules) if monitor is not None else None,
-                          health=list(monitor.health.values()) if monitor is not None else ())
+                 events_connected=monitor is not None and monitor.events_connected,
+                 events_error=monitor.events_error if monitor is not None else None,
+                 asked=self._asked,
+                 schedule_alert=schedule_alert(monitor.schedules) if monitor is not None else None,
+                 health=list(monitor.health.values()) if monitor is not None else ())
         changed = state.version != self._drawn_version
         self._drawn_version = state.version
         view = self._current_view()
