@@ -19,7 +19,10 @@ measures, for each:
   counts (its header; for the tasks list, a task's state); then it types into
   the ``/`` filter, each character timed until it is on screen (``typing``);
   ``celery events`` moves its selection (key j) and the time until its first
-  output byte counts (a lower bound in its favour).
+  output byte counts (a lower bound in its favour);
+* with ``--quiet-typing``, the same keys once the load stopped, and the bytes
+  taskwatch writes to open its ``/`` box (with no load, so that only the
+  clock is drawn besides).
 """
 
 from __future__ import annotations
@@ -260,6 +263,29 @@ def taskwatch_typing_latency(term: Terminal, samples: int) -> list[float]:
     return latencies
 
 
+def taskwatch_filter_bytes(term: Terminal, times: int = 10) -> list[int]:
+    """Bytes written to the terminal for opening the ``/`` box: from the key
+    until 0.2 s after the box shows (the footer greys its keys meanwhile).
+    Measured with no load, so that nothing else is drawn but the clock."""
+    sizes = []
+    for _ in range(times):
+        term.read(0.3)
+        before = len(term.raw)
+        term.send("/")
+        deadline = time.monotonic() + 30
+        while "filter:" not in ANSI.sub("", term.raw[before:].decode("utf-8", "replace")):
+            if time.monotonic() > deadline:
+                raise SystemExit("the filter did not open")
+            term.read(0.01)
+        end = time.monotonic() + 0.2
+        while time.monotonic() < end:
+            term.read(0.02)
+        sizes.append(len(term.raw) - before)
+        term.send("\x1b")
+    term.read(0.3)
+    return sizes
+
+
 def first_byte_latency(term: Terminal, key: str, samples: int) -> list[float]:
     latencies = []
     for pause in pauses(samples):
@@ -308,6 +334,7 @@ def main() -> None:
                 typing: list[float] = []
                 quiet_typing: list[float] = []
                 quiet_keys: list[float] = []
+                slash_bytes: list[int] = []
                 try:
                     idle = idle_rate(term, settle=3.0, seconds=args.idle_seconds) if i == 0 else None
                     with Load(url, args.rate, shape) as load:
@@ -325,6 +352,7 @@ def main() -> None:
                         time.sleep(3.0)
                         quiet_keys = taskwatch_key_latency(term, args.samples, " once the load stopped")
                         quiet_typing = taskwatch_typing_latency(term, args.samples)
+                        slash_bytes = taskwatch_filter_bytes(term)
                 finally:
                     term.close()
                 r = results[name, shape] = {"paint": paint, "idle": idle, "p50": statistics.median(latencies),
@@ -347,6 +375,9 @@ def main() -> None:
                     print(f"{label:>24}: view switches once the load stopped, key→screen "
                           f"p50 {statistics.median(quiet_keys) * 1000:.0f} ms "
                           f"p95 {pct(quiet_keys, 0.95) * 1000:.0f} ms")
+                if slash_bytes:
+                    print(f"{label:>24}: opening the / box wrote {statistics.median(slash_bytes):,.0f} bytes "
+                          f"(median of {len(slash_bytes)}; max {max(slash_bytes):,})")
                 if quiet_typing:
                     print(f"{label:>24}: the same once the load stopped (no events to decode), char→screen "
                           f"p50 {statistics.median(quiet_typing) * 1000:.0f} ms "

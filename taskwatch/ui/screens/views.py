@@ -21,6 +21,6 @@ class ViewsScreen(PromptFrames, Screen[None]):
     #: Textual's own repaints the whole screen whenever focus moves, and focus
     #: moves with `/`, Esc and Enter in the filter: one of the two full frames
     #: (13.5 KB in all) written for opening the box (the other: see
-    #: ui/filter_keys.py; 0.2-0.5 KB now). What focus changes on screen (the
+    #: ui/filter_keys.py). What focus changes on screen (the
     #: box's cursor, `:focus` styles, the footer's keys) redraws itself.
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
